@@ -1,0 +1,1 @@
+"""User API: contexts, executors, broadcasts, accumulators, profiling and progress."""

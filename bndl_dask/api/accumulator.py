@@ -1,0 +1,111 @@
+"""Accumulators: values on the driver that tasks add to."""
+
+from __future__ import annotations
+
+import logging
+import operator
+import threading
+import uuid
+import weakref
+from typing import Any
+
+from bndl_dask.worker.accumulators import AccumulatorProxy
+from bndl_dask.worker.runtime import in_task
+
+logger = logging.getLogger(__name__)
+
+_BINARY = {"+": operator.iadd, "-": operator.isub, "*": operator.imul, "/": operator.itruediv,
+           "<": operator.ilshift, ">": operator.irshift, "&": operator.iand, "|": operator.ior}
+
+_registry: weakref.WeakValueDictionary[str, Accumulator] = weakref.WeakValueDictionary()
+
+
+class Accumulator:
+    """A value on the driver that tasks update with ``+=``, ``-=``, ... or ``update(op, x)``.
+
+    Inside a task the accumulator is a proxy: updates are recorded and applied on the driver,
+    once per successful task, by the time the action returns.
+
+    >>> from bndl_dask import ctx                        # doctest: +SKIP
+    >>> seen = ctx.accumulator(0)                        # doctest: +SKIP
+    >>> def note(x):                                     # doctest: +SKIP
+    ...     global seen
+    ...     seen += 1
+    ...     return x
+    >>> ctx.range(10).map(note).count(), seen.value     # doctest: +SKIP
+    (10, 10)
+    """
+
+    def __init__(self, initial: Any, host: str | None = None):
+        self.id = uuid.uuid4().hex[:8]
+        self.value = initial
+        self.host = host
+        self._lock = threading.Lock()
+        _registry[self.id] = self
+
+    def update(self, op: str, value: Any) -> Accumulator:
+        """Apply ``value`` with an operator ('+', '-', '*', '/', '<', '>', '&', '|') or a method
+        of the value by name (``acc.update('add', x)`` on a set)."""
+        if in_task():
+            AccumulatorProxy(self.id).update(op, value)
+            return self
+        with self._lock:
+            binary = _BINARY.get(op)
+            if binary is not None:
+                self.value = binary(self.value, value)
+            else:
+                method = getattr(self.value, op, None)
+                if method is None:
+                    raise AttributeError(
+                        f"{type(self.value).__name__} has no method {op!r} to update with")
+                method(value)
+        return self
+
+    def __iadd__(self, value):
+        return self.update("+", value)
+
+    def __isub__(self, value):
+        return self.update("-", value)
+
+    def __imul__(self, value):
+        return self.update("*", value)
+
+    def __itruediv__(self, value):
+        return self.update("/", value)
+
+    def __ilshift__(self, value):
+        return self.update("<", value)
+
+    def __irshift__(self, value):
+        return self.update(">", value)
+
+    def __iand__(self, value):
+        return self.update("&", value)
+
+    def __ior__(self, value):
+        return self.update("|", value)
+
+    def unpersist(self) -> None:
+        """Stop accepting updates: later updates from tasks are dropped."""
+        _registry.pop(self.id, None)
+
+    def __reduce__(self):
+        # captured in a task's closure, an accumulator travels as a proxy
+        return (AccumulatorProxy, (self.id,))
+
+    def __repr__(self) -> str:
+        return f"<Accumulator {self.id} value={self.value!r}>"
+
+
+def apply_updates(updates: list[tuple[str, str, Any]]) -> None:
+    """Apply the updates one successful task made (called by the context)."""
+    for accumulator_id, op, value in updates:
+        accumulator = _registry.get(accumulator_id)
+        if accumulator is None:
+            logger.debug("dropping an update of accumulator %s, which is gone", accumulator_id)
+            continue
+        try:
+            accumulator.update(op, value)
+        except Exception:
+            logger.warning("update %s %r of accumulator %s failed", op, value, accumulator_id,
+                           exc_info=True)

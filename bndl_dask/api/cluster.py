@@ -1,0 +1,140 @@
+"""Finding a dask cluster: parsing addresses, starting an embedded one, connecting quietly."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from typing import Any
+
+import dask.config
+from distributed import LocalCluster
+
+from bndl_dask.util import config
+
+_NOISY_LOGGERS = (
+    "distributed",
+    "distributed.worker",
+    "distributed.nanny",
+    "distributed.scheduler",
+    "distributed.core",
+    "distributed.comm",
+    "distributed.batched",
+    "distributed.client",
+    "tornado",
+)
+
+
+def normalize_address(address: str) -> str:
+    """``'host:8786'`` or ``'tcp://host:8786'`` -> ``'tcp://host:8786'``, checking the port.
+
+    >>> normalize_address('127.0.0.1:8786')
+    'tcp://127.0.0.1:8786'
+    >>> normalize_address('tls://example.org:8786')
+    'tls://example.org:8786'
+    """
+    if not isinstance(address, str) or not address.strip():
+        raise ValueError(f"A scheduler address looks like 'host:8786', got {address!r}")
+    text = address.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    if scheme not in ("tcp", "tls", "inproc", "ucx", "ws", "wss"):
+        raise ValueError(f"Unknown protocol {scheme!r} in scheduler address {address!r}")
+    if scheme == "inproc":
+        return text
+    host, colon, port_text = rest.rpartition(":")
+    if not colon or not host or "/" in port_text:
+        raise ValueError(f"A scheduler address looks like 'host:8786', got {address!r}")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"The port in scheduler address {address!r} is not a number") from None
+    check_port(port)
+    return f"{scheme}://{host}:{port}"
+
+
+def check_port(port: Any) -> int:
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int, got {type(port).__name__}")
+    if not 0 < port < 65536:
+        raise ValueError(f"port must be between 1 and 65535, got {port}")
+    return port
+
+
+def check_reachable(address: str, timeout: float) -> None:
+    """Fail fast, naming the address, when nothing listens there (plain TCP addresses only)."""
+    scheme, _, rest = address.partition("://")
+    if scheme not in ("tcp", "tls"):
+        return
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise OSError(
+            f"Could not reach a dask scheduler at {address} ({exc.strerror or exc}). Is "
+            f"`dscheduler` (or `dask scheduler`) running there, and the address right?"
+        ) from None
+
+
+def check_count(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+@contextlib.contextmanager
+def quiet_logs(level: int = logging.CRITICAL):
+    """Silence distributed's shutdown chatter (closed streams, heartbeats) for a moment."""
+    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(level)
+    try:
+        yield
+    finally:
+        for lg, lvl in zip(loggers, levels):
+            lg.setLevel(lvl)
+
+
+def start_local_cluster(worker_count: int | None = None, threads_per_worker: int | None = None,
+                        memory_limit: Any = None, dashboard: bool | None = None,
+                        host: str | None = None, security: Any = None,
+                        **kwargs: Any) -> LocalCluster:
+    """An embedded cluster of worker processes listening on 127.0.0.1 only."""
+    worker_count = check_count("worker_count", worker_count) or \
+        config.get("bndl.compute.worker_count") or os.cpu_count() or 1
+    threads_per_worker = check_count("threads_per_worker", threads_per_worker) or \
+        config.get("bndl.compute.threads_per_worker") or 1
+    if memory_limit is None:
+        memory_limit = config.get("bndl.compute.memory_limit")
+    if dashboard is None:
+        dashboard = config.get("bndl.net.dashboard")
+    host = host or config.get("bndl.net.host")
+    from bndl_dask.worker.slots import SLOT_RESOURCE, SLOTS
+
+    options: dict[str, Any] = dict(
+        n_workers=worker_count,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        host=host,
+        dashboard_address=f"{host}:0" if dashboard else None,
+        memory_limit=memory_limit,
+        silence_logs=logging.ERROR,
+        resources={SLOT_RESOURCE: SLOTS},
+    )
+    if security is not None:
+        options["security"] = security
+        options["protocol"] = "tls://"
+    options.update(kwargs)
+    # Sending every ready task to the workers at once (instead of queueing on the scheduler)
+    # saves a scheduler round trip per task; bndl jobs bound their own fan-out by partitions.
+    with dask.config.set({"distributed.scheduler.worker-saturation": float("inf")}):
+        return LocalCluster(**options)

@@ -1,0 +1,342 @@
+"""``ComputeContext``: the driver's handle on a dask cluster."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+from distributed import Client
+from distributed.deploy import Cluster
+
+from bndl_dask.api.accumulator import Accumulator, apply_updates
+from bndl_dask.api.cluster import (
+    check_count,
+    check_port,
+    quiet_logs,
+)
+from bndl_dask.api.executor import Executor
+from bndl_dask.datasets.files import FilesContextMixin
+from bndl_dask.datasets.interop import InteropContextMixin
+from bndl_dask.datasets.sources import SourcesMixin
+from bndl_dask.execute.job import Job, Task
+from bndl_dask.execute.scheduler import Scheduler
+from bndl_dask.util import config
+from bndl_dask.util.config import Conf
+from bndl_dask.worker.identity import WorkerHandle
+from bndl_dask.worker.plugin import PLUGIN_NAME, BndlWorkerPlugin
+from bndl_dask.worker.runtime import in_task
+
+logger = logging.getLogger(__name__)
+
+_live_contexts: weakref.WeakSet[ComputeContext] = weakref.WeakSet()
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
+    """The driver's handle on a cluster: makes datasets, runs jobs, broadcasts, profiles.
+
+    ``ComputeContext()`` starts an embedded local cluster of worker processes (one per core, or
+    ``worker_count``) listening on 127.0.0.1; ``ComputeContext('host:8786')`` joins a running
+    dask scheduler; a dask ``Cluster`` or ``Client`` object is used as is.
+
+    >>> from bndl_dask import ComputeContext
+    >>> with ComputeContext(worker_count=2) as ctx:          # doctest: +SKIP
+    ...     ctx.range(10).map(lambda x: x * 2).sum()
+    90
+    """
+
+    def __init__(self, address: str | Cluster | Client | None = None, *, ip: str | None = None,
+                 port: int | None = None, worker_count: int | None = None,
+                 spawn_workers: int | None = None, threads_per_worker: int | None = None,
+                 memory_limit: Any = None, dashboard: bool | None = None, security: Any = None,
+                 connect_timeout: float | None = None, conf: dict | None = None,
+                 **cluster_kwargs: Any):
+        if in_task():
+            raise RuntimeError("A ComputeContext cannot be created inside a task")
+        self.conf = Conf(conf)
+        self.jobs: list[Job] = []
+        self._stopped = False
+        self._owns_client = True
+        worker_count = check_count("worker_count", worker_count)
+        spawn_workers = check_count("spawn_workers", spawn_workers)
+        if spawn_workers is not None:
+            if worker_count is not None and worker_count != spawn_workers:
+                raise ValueError("give worker_count or spawn_workers, not both")
+            worker_count = spawn_workers
+        if ip is not None or port is not None:
+            if address is not None:
+                raise ValueError("give an address or ip= and port=, not both")
+            address = f"{ip or '127.0.0.1'}:{check_port(port if port is not None else 8786)}"
+        if address is None:
+            address = config.get("bndl.net.scheduler")
+        timeout = connect_timeout or config.get("bndl.net.connect_timeout")
+        if isinstance(address, Client):
+            if worker_count is not None:
+                raise ValueError("worker_count only applies to an embedded cluster")
+            self.client = address
+            self._owns_client = False
+        elif address is None or isinstance(address, (str, Cluster)):
+            if address is not None and worker_count is not None:
+                raise ValueError("worker_count only applies to an embedded cluster")
+            self.client = Executor(
+                address, security=security, worker_count=worker_count,
+                threads_per_worker=threads_per_worker, memory_limit=memory_limit,
+                dashboard=dashboard, connect_timeout=timeout, **cluster_kwargs)
+        else:
+            raise TypeError(
+                "ComputeContext takes a scheduler address ('host:8786'), a dask Cluster or a "
+                f"dask Client, not {type(address).__name__}")
+        try:
+            self.client.register_plugin(BndlWorkerPlugin(), name=PLUGIN_NAME)
+        except BaseException:
+            self.stop()
+            raise
+        self._known_workers: dict[str, float] = {}
+        _live_contexts.add(self)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return not self._stopped
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def stop(self) -> None:
+        """Disconnect; an embedded cluster is shut down with it."""
+        if self._stopped:
+            return
+        self._stopped = True
+        _live_contexts.discard(self)
+        if self._owns_client:
+            with quiet_logs():
+                try:
+                    self.client.close()
+                except Exception:
+                    logger.debug("closing the client failed", exc_info=True)
+
+    close = stop
+
+    def __enter__(self) -> ComputeContext:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def _check_running(self) -> None:
+        if self._stopped:
+            raise RuntimeError("This ComputeContext is stopped; create a new one")
+
+    def __getstate__(self):
+        raise TypeError(
+            "A ComputeContext cannot be sent to workers: actions (collect, count, ...) can only "
+            "be started on the driver, not inside a task")
+
+    # -- the cluster -----------------------------------------------------------------------------
+
+    @property
+    def executor(self) -> Client:
+        """dask's futures API (submit, map, gather, scatter, ...) on the same connection."""
+        return self.client
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The dask dashboard's address, or None when it is not served."""
+        try:
+            return self.client.dashboard_link
+        except Exception:
+            return None
+
+    @property
+    def workers(self) -> list[WorkerHandle]:
+        """The workers connected now, sorted by name."""
+        self._check_running()
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return sorted(WorkerHandle.from_info(address, w) for address, w in info.items())
+
+    @property
+    def worker_count(self) -> int:
+        """How many workers are connected (waits for workers when there are none yet)."""
+        count = len(self.workers)
+        return count if count else self.await_workers()
+
+    def await_workers(self, worker_count: int | None = None,
+                      connect_timeout: float | timedelta = 5,
+                      stable_timeout: float | timedelta = 60) -> int:
+        """Wait for workers to connect and their number to settle; returns that number.
+
+        Returns at once when exactly ``worker_count`` workers are connected. Raises RuntimeError
+        when no worker connects within ``connect_timeout`` seconds; warns and returns the count
+        when it has not settled within ``stable_timeout`` seconds.
+        """
+        self._check_running()
+        connect_timeout = _seconds(connect_timeout)
+        stable_timeout = _seconds(stable_timeout)
+        start = time.monotonic()
+        delay = 0.05
+        while True:
+            now = time.monotonic()
+            names = [w.name for w in self.workers]
+            for name in names:
+                self._known_workers.setdefault(name, now if self._known_workers else 0.0)
+            count = len(names)
+            if worker_count is not None and count == worker_count:
+                return count
+            if count == 0:
+                if now - start > connect_timeout:
+                    raise RuntimeError("no workers available")
+            elif self._membership_stable(names, now, connect_timeout, stable_timeout):
+                return count
+            if now - start > stable_timeout:
+                warnings.warn(f"Worker count not stable after {stable_timeout} s", stacklevel=2)
+                return count
+            time.sleep(delay)
+            delay = min(delay * 1.5, connect_timeout, 1.0)
+
+    def _membership_stable(self, names: list[str], now: float, connect_timeout: float,
+                           stable_timeout: float) -> bool:
+        recent = sorted(t for n, t in self._known_workers.items()
+                        if n in names and now - t < stable_timeout and t > 0)
+        if not recent:
+            return True
+        if len(recent) == 1:
+            return now - recent[0] > min(connect_timeout, 1.0)
+        largest_gap = max(b - a for a, b in zip(recent, recent[1:]))
+        return now - recent[-1] > max(2 * largest_gap, 0.5)
+
+    @property
+    def default_pcount(self) -> int:
+        """``bndl.compute.pcount`` when set, else workers x ``bndl.execute.concurrency``."""
+        pcount = self.conf.get("bndl.compute.pcount")
+        if pcount:
+            return int(pcount)
+        return self.worker_count * int(self.conf["bndl.execute.concurrency"])
+
+    # -- accumulators and broadcasts -------------------------------------------------------------
+
+    def accumulator(self, initial: Any) -> Accumulator:
+        """A value on the driver that tasks can add to (see ``Accumulator``)."""
+        return Accumulator(initial, host="driver")
+
+    def broadcast(self, value: Any, serialization: str | None = "auto",
+                  deserialization: Any = None):
+        """Ship ``value`` once to every worker; tasks read it as ``.value``."""
+        from bndl_dask.api.broadcast import broadcast
+
+        return broadcast(self, value, serialization, deserialization)
+
+    # -- profiling -------------------------------------------------------------------------------
+
+    @property
+    def cpu_profiling(self):
+        from bndl_dask.api.profiling import CpuProfiling
+
+        return CpuProfiling(self)
+
+    @property
+    def memory_profiling(self):
+        from bndl_dask.api.profiling import MemoryProfiling
+
+        return MemoryProfiling(self)
+
+    # -- running jobs ----------------------------------------------------------------------------
+
+    def execute(self, job: Job, workers: Sequence[WorkerHandle] | None = None,
+                order_results: bool = True, concurrency: int | None = None,
+                attempts: int | None = None) -> Iterator[Task]:
+        """Run ``job`` and yield its tasks as they finish (read ``task.result()``).
+
+        A generator: nothing runs until it is iterated, and closing it cancels the job. With
+        ``order_results`` tasks come in job order, each as soon as it and all before it are done.
+        """
+        self._check_running()
+        if in_task():
+            raise RuntimeError(
+                "Actions cannot run inside a task: a task cannot wait for other tasks of the "
+                "cluster. Compute what the task needs first, or pass it in as a broadcast.")
+        if concurrency is not None and concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if attempts is not None and attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if not job.tasks:
+            return
+        concurrency = concurrency or int(self.conf["bndl.execute.concurrency"])
+        attempts = attempts or int(self.conf["bndl.execute.attempts"])
+        if workers is None:
+            self.await_workers()
+            workers = self.workers
+        self.jobs.append(job)
+        applied: set = set()
+
+        def on_outcome(task: Task, outcome) -> None:
+            if task.id not in applied:  # each task's side effects count once
+                applied.add(task.id)
+                apply_updates(outcome.accumulator_updates)
+
+        events: queue.Queue = queue.Queue()
+        scheduler = Scheduler(job.tasks, events.put, workers, concurrency, attempts,
+                              client=self.client, on_outcome=on_outcome, job_id=job.id)
+        thread = threading.Thread(target=scheduler.run, name=f"bndl-scheduler-{job.id}",
+                                  daemon=True)
+        job.signal_start()
+        thread.start()
+        yielded: set[Task] = set()
+        position = {task: i for i, task in enumerate(job.tasks)}
+        held: dict[int, Task] = {}
+        next_index = 0
+        try:
+            for item in iter(events.get, None):
+                if isinstance(item, BaseException):
+                    raise item
+                task = item
+                if task.failed:
+                    raise task.exception()
+                if task in yielded:
+                    continue
+                if not order_results:
+                    yielded.add(task)
+                    yield task
+                    continue
+                held[position[task]] = task
+                while next_index in held:
+                    ready = held.pop(next_index)
+                    next_index += 1
+                    yielded.add(ready)
+                    yield ready
+        except BaseException:
+            scheduler.abort()
+            raise
+        finally:
+            if thread.is_alive():
+                scheduler.abort()
+            thread.join()
+            for task in job.tasks:
+                task.release()
+            job.signal_stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else f"scheduler {self.client.scheduler.address}"
+        return f"<ComputeContext {state}>"
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Shut embedded clusters down quietly before distributed's own exit handlers run."""
+    for context in list(_live_contexts):
+        try:
+            context.stop()
+        except Exception:
+            pass

@@ -1,0 +1,85 @@
+"""``Executor``: dask's futures API (submit / map / gather / scatter) on a bndl cluster.
+
+``Executor`` is a ``distributed.Client``: every futures feature of dask works on it unchanged.
+What it adds is how it finds its cluster: ``Executor()`` starts an embedded local cluster of
+worker processes on 127.0.0.1 (and closes it again), ``Executor('host:8786')`` joins a running
+scheduler and fails promptly, naming the address, when nothing answers there.
+
+The seed's ``compute(get=e.get)`` and ``dask.set_options(get=e.get)`` are spelled
+``compute(scheduler=e)`` and ``dask.config.set(scheduler=e)`` in current dask, and
+``dask.imperative.do`` is ``dask.delayed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributed import Client
+from distributed.deploy import Cluster
+
+from bndl_dask.api.cluster import (
+    check_reachable,
+    normalize_address,
+    quiet_logs,
+    start_local_cluster,
+)
+from bndl_dask.util import config
+
+
+class Executor(Client):
+    """A dask ``Client`` that starts or joins a cluster the bndl way.
+
+    >>> from bndl_dask import Executor
+    >>> with Executor(worker_count=1) as e:          # doctest: +SKIP
+    ...     e.gather(e.map(abs, [-1, -2]))
+    [1, 2]
+    """
+
+    def __init__(self, address: str | Cluster | None = None, *, security: Any = None,
+                 worker_count: int | None = None, threads_per_worker: int | None = None,
+                 memory_limit: Any = None, dashboard: bool | None = None,
+                 connect_timeout: float | None = None, **kwargs: Any):
+        self._owned_cluster = None
+        timeout = connect_timeout or config.get("bndl.net.connect_timeout")
+        if address is None:
+            self._owned_cluster = start_local_cluster(
+                worker_count, threads_per_worker, memory_limit, dashboard, security=security)
+            target: Any = self._owned_cluster
+        elif isinstance(address, str):
+            target = normalize_address(address)
+            check_reachable(target, timeout)
+        elif isinstance(address, Cluster):
+            target = address
+        else:
+            raise TypeError(
+                f"Executor takes a scheduler address ('host:8786') or a dask Cluster, "
+                f"not {type(address).__name__}")
+        kwargs.setdefault("timeout", timeout)
+        kwargs.setdefault("set_as_default", False)
+        try:
+            super().__init__(target, security=security, **kwargs)
+        except BaseException:
+            self._close_owned_cluster()
+            raise
+
+    def _close_owned_cluster(self) -> None:
+        cluster, self._owned_cluster = self._owned_cluster, None
+        if cluster is not None:
+            with quiet_logs():
+                cluster.close()
+
+    def close(self, timeout: Any = None) -> None:  # type: ignore[override]
+        """Disconnect, and shut down the embedded cluster if this executor started it."""
+        with quiet_logs():
+            if self.status not in ("closed", "closing"):
+                if timeout is None:
+                    super().close()
+                else:
+                    super().close(timeout=timeout)
+            self._close_owned_cluster()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("<Client:", "<Executor:", 1)

@@ -1,0 +1,1 @@
+"""Datasets: BNDL's lazy partitioned collections (user API)."""

@@ -1,0 +1,336 @@
+"""Actions: run a job and bring a result to the driver."""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.transformations import getter
+
+
+def _count(_idx: int, data: Iterable) -> int:
+    if data is None:
+        return 0
+    if hasattr(data, "__len__") and not isinstance(data, (Iterator,)):
+        try:
+            return len(data)
+        except TypeError:
+            pass
+    return sum(1 for _ in data)
+
+
+def _sum(_idx: int, data: Iterable) -> Any:
+    return sum(data or ())
+
+
+class _Local:
+    """Runs an aggregation's local step on a partition (module level: pickles by reference)."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable):
+        self.func = func
+
+    def __call__(self, _idx: int, data: Iterable) -> Any:
+        return self.func(iter(data if data is not None else ()))
+
+    def __reduce__(self):
+        return (_Local, (self.func,))
+
+
+class _Take:
+    __slots__ = ("num",)
+
+    def __init__(self, num: int):
+        self.num = num
+
+    def __call__(self, _idx: int, data: Iterable) -> list:
+        return list(itertools.islice(data if data is not None else (), self.num))
+
+    def __reduce__(self):
+        return (_Take, (self.num,))
+
+
+class ActionsMixin:
+    # -- collecting -------------------------------------------------------------------------------
+
+    def collect(self, parts: bool = False, ordered: bool = True) -> list:
+        """All elements as a list (``parts=True``: one entry per partition).
+
+        >>> ctx.range(5).collect()
+        [0, 1, 2, 3, 4]
+        """
+        return list(self.icollect(parts=parts, ordered=ordered))
+
+    def icollect(self, parts: bool = False, ordered: bool = True) -> Iterator:
+        """Iterate over the elements while partitions are still being computed.
+
+        The job starts at the first ``next()``; partitions are fetched from the workers as they
+        are consumed, so the driver holds only a few at a time. Dropping the iterator cancels
+        the rest of the job.
+        """
+        for _, data in self._run(ordered=ordered, name="collect"):
+            if parts:
+                yield data
+            else:
+                yield from data
+
+    def collect_as_map(self, parts: bool = False) -> dict | list[dict]:
+        """A dict of the ``(key, value)`` elements (``parts=True``: a dict per partition)."""
+        if parts:
+            return [dict(p) for p in self.collect(parts=True)]
+        result: dict = {}
+        for data in self.icollect(parts=True, ordered=False):
+            result.update(data)
+        return result
+
+    def collect_as_set(self) -> set:
+        """The elements as a set."""
+        result: set = set()
+        for data in self.icollect(parts=True, ordered=False):
+            result.update(data)
+        return result
+
+    def first(self) -> Any:
+        """The first element; StopIteration on an empty dataset."""
+        for element in self.itake(1):
+            return element
+        raise StopIteration("dataset is empty")
+
+    def take(self, num: int) -> list:
+        """The first ``num`` elements, computing partitions in growing rounds (1, 2, 4, ...)."""
+        return list(self.itake(num))
+
+    def itake(self, num: int) -> Iterator:
+        if isinstance(num, bool) or not isinstance(num, int):
+            raise TypeError(f"num must be an int, got {num!r}")
+        if num < 0:
+            raise ValueError("num must be >= 0")
+        remaining = num
+        pcount = len(self.parts())
+        start, round_size = 0, 1
+        while remaining > 0 and start < pcount:
+            indices = list(range(start, min(start + round_size, pcount)))
+            for _, data in self._run(parts=indices, name="take", transform=_Take(remaining)):
+                for element in data[:remaining]:
+                    yield element
+                    remaining -= 1
+                if remaining <= 0:
+                    break
+            start += round_size
+            round_size *= 2
+
+    def execute(self) -> None:
+        """Compute every partition for its side effects."""
+        for _ in self._run(ordered=False, name="execute", transform=_discard):
+            pass
+
+    # -- aggregating -----------------------------------------------------------------------------
+
+    def _partials(self, transform: Callable, name: str) -> Iterator:
+        return (value for _, value in self._run(ordered=False, name=name, transform=transform))
+
+    def aggregate(self, local: Callable, comb: Callable | None = None) -> Any:
+        """``local(partition)`` on the workers, ``comb(partials)`` on the driver.
+
+        >>> ctx.range(10).aggregate(sum)
+        45
+        """
+        check_callable(local, "local")
+        check_callable(comb, "comb", optional=True)
+        comb = comb or local
+        try:
+            return comb(self._partials(_Local(local), "aggregate"))
+        except StopIteration:
+            raise ValueError("dataset is empty") from None
+
+    def combine(self, zero: Any, merge_value: Callable, merge_combs: Callable) -> Any:
+        """Fold every partition from ``zero`` with ``merge_value``, then the folds together."""
+        check_callable(merge_value, "merge_value")
+        check_callable(merge_combs, "merge_combs")
+        local = _Fold(zero, merge_value)
+        return functools.reduce(merge_combs, self._partials(local, "combine"))
+
+    def reduce(self, reduction: Callable) -> Any:
+        """``functools.reduce(reduction)`` within and then across partitions.
+
+        >>> ctx.range(1, 6).reduce(lambda a, b: a * b)
+        120
+        """
+        check_callable(reduction, "reduction")
+        partials = [p for p in self._partials(_Reduce(reduction), "reduce")
+                    if p is not _Reduce.EMPTY]
+        if not partials:
+            raise ValueError("dataset is empty")
+        return functools.reduce(reduction, partials)
+
+    def count(self) -> int:
+        """The number of elements.
+
+        >>> ctx.range(1000).count()
+        1000
+        """
+        return sum(self._partials(_count, "count"))
+
+    def sum(self) -> Any:
+        """The sum of the elements.
+
+        >>> ctx.range(10).sum()
+        45
+        """
+        return sum(self._partials(_sum, "sum"))
+
+    def max(self, key: Any = None) -> Any:
+        """The largest element (by ``key``: a callable or an item index)."""
+        return self._extreme(max, key, "max")
+
+    def min(self, key: Any = None) -> Any:
+        """The smallest element (by ``key``: a callable or an item index)."""
+        return self._extreme(min, key, "min")
+
+    def _extreme(self, pick: Callable, key: Any, name: str) -> Any:
+        key_func = getter(key) if key is not None else None
+        partials = [p for p in self._partials(_Extreme(pick, key_func), name)
+                    if p is not _Reduce.EMPTY]
+        if not partials:
+            raise ValueError("dataset is empty")
+        return pick(partials, key=key_func) if key_func else pick(partials)
+
+    def mean(self) -> float:
+        """The arithmetic mean of the elements.
+
+        >>> ctx.range(10).mean()
+        4.5
+        """
+        total, count = 0, 0
+        for part_sum, part_count in self._partials(_sum_count, "mean"):
+            total += part_sum
+            count += part_count
+        if count == 0:
+            raise ValueError("dataset is empty")
+        return total / count
+
+    def nlargest(self, num: int, key: Any = None) -> Any:
+        """The ``num`` largest elements, largest first (``num == 1``: the element itself)."""
+        return self._top(num, key, heapq.nlargest, max, "nlargest")
+
+    def nsmallest(self, num: int, key: Any = None) -> Any:
+        """The ``num`` smallest elements, smallest first (``num == 1``: the element itself)."""
+        return self._top(num, key, heapq.nsmallest, min, "nsmallest")
+
+    def _top(self, num: int, key: Any, pick: Callable, single: Callable, name: str) -> Any:
+        if num == 1:
+            return self._extreme(single, key, name)
+        key_func = getter(key) if key is not None else None
+        partials = self._partials(_Top(num, pick, key_func), name)
+        return pick(num, itertools.chain.from_iterable(partials), key=key_func)
+
+    def count_by_value(self, depth: int = 1, **shuffle_opts: Any) -> Counter:
+        """A Counter of element -> occurrences."""
+        if depth > 1 and hasattr(self, "tree_aggregate"):
+            return self.tree_aggregate(Counter, _sum_counters, depth=depth, **shuffle_opts)
+        return self.aggregate(Counter, _sum_counters)
+
+
+def _discard(_idx: int, data: Iterable) -> None:
+    if data is not None:
+        for _ in data:
+            pass
+    return None
+
+
+def _sum_count(_idx: int, data: Iterable) -> tuple:
+    total, count = 0, 0
+    for element in data or ():
+        total += element
+        count += 1
+    return total, count
+
+
+def _sum_counters(counters: Iterable[Counter]) -> Counter:
+    total: Counter = Counter()
+    for counter in counters:
+        total.update(counter)
+    return total
+
+
+class _Fold:
+    __slots__ = ("zero", "merge")
+
+    def __init__(self, zero, merge):
+        self.zero, self.merge = zero, merge
+
+    def __call__(self, _idx, data):
+        import copy
+
+        return functools.reduce(self.merge, data or (), copy.deepcopy(self.zero))
+
+    def __reduce__(self):
+        return (_Fold, (self.zero, self.merge))
+
+
+class _EmptyPartition:
+    """Marks an empty partition's partial result; unpickles to the same singleton."""
+
+    def __reduce__(self):
+        return "EMPTY"
+
+    def __repr__(self) -> str:
+        return "<empty partition>"
+
+
+EMPTY = _EmptyPartition()
+
+
+class _Reduce:
+    """functools.reduce over a partition; empty partitions give a marker the driver skips."""
+
+    __slots__ = ("func",)
+    EMPTY = EMPTY
+
+    def __init__(self, func):
+        self.func = func
+
+    def __call__(self, _idx, data):
+        iterator = iter(data or ())
+        try:
+            first = next(iterator)
+        except StopIteration:
+            return self.EMPTY
+        return functools.reduce(self.func, iterator, first)
+
+    def __reduce__(self):
+        return (_Reduce, (self.func,))
+
+
+class _Extreme:
+    __slots__ = ("pick", "key")
+
+    def __init__(self, pick, key):
+        self.pick, self.key = pick, key
+
+    def __call__(self, _idx, data):
+        if self.key is None:
+            return self.pick(data or (), default=_Reduce.EMPTY)
+        return self.pick(data or (), key=self.key, default=_Reduce.EMPTY)
+
+    def __reduce__(self):
+        return (_Extreme, (self.pick, self.key))
+
+
+class _Top:
+    __slots__ = ("num", "pick", "key")
+
+    def __init__(self, num, pick, key):
+        self.num, self.pick, self.key = num, pick, key
+
+    def __call__(self, _idx, data):
+        return self.pick(self.num, data or (), key=self.key)
+
+    def __reduce__(self):
+        return (_Top, (self.num, self.pick, self.key))

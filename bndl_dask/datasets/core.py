@@ -1,0 +1,272 @@
+"""The Dataset and Partition base classes: identity, lineage, caching, locality and running.
+
+A dataset is a lazy, immutable, partitioned collection. Each ``Partition`` knows how to compute
+its data on a worker from its source partitions, so a chain of narrow transformations is one
+function call per partition, inside one task. Planning (``bndl_dask.planning``) turns a dataset
+and its lineage into a job; ``_run`` executes that job and streams partition results back.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import string
+import sys
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bndl_dask.worker.identity import WorkerHandle
+
+if TYPE_CHECKING:
+    from bndl_dask.api.context import ComputeContext
+    from bndl_dask.datasets.dataset import Dataset
+
+_ID_CHARS = string.ascii_lowercase + string.digits
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _new_id() -> str:
+    return "".join(random.choices(_ID_CHARS, k=8))
+
+
+def user_callsite() -> str:
+    """``file.py:line`` of the first frame outside bndl_dask (where the user called us)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR) and "importlib" not in filename:
+            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+def check_callable(func: Any, what: str = "func", optional: bool = False) -> None:
+    if func is None and optional:
+        return
+    if not callable(func):
+        raise TypeError(f"{what} must be callable, got {type(func).__name__} {func!r:.60}")
+
+
+class Partition:
+    """One partition of a dataset; ``compute()`` runs on a worker and returns an iterable."""
+
+    def __init__(self, dset: Dataset, idx: int, src: Partition | Sequence[Partition] | None = None):
+        self.dset = dset
+        self.idx = idx
+        self.src = src
+        # set by the planner for cached datasets: where the cached copy was last stored
+        self.cache_location: str | None = None
+
+    @property
+    def id(self) -> tuple[str, int]:
+        return (self.dset.id, self.idx)
+
+    def compute(self) -> Iterable:
+        """The partition's data, from the worker's cache when the dataset is cached."""
+        if self.dset._cache_options is not None:
+            from bndl_dask.datasets.caching import cached_compute
+
+            return cached_compute(self)
+        return self._compute()
+
+    def _compute(self) -> Iterable:
+        raise NotImplementedError
+
+    def source_partitions(self) -> list[Partition]:
+        if self.src is None:
+            return []
+        if isinstance(self.src, Partition):
+            return [self.src]
+        return list(self.src)
+
+    def locality(self, workers: Sequence[WorkerHandle]) -> dict[str, int]:
+        """Worker name -> locality for this partition (-1 forbidden, 1+ preferred)."""
+        result: dict[str, int] = {}
+        sources = self.source_partitions()
+        for source in sources:
+            for name, value in source.locality(workers).items():
+                if value < 0:
+                    result[name] = -1
+                elif result.get(name, 0) >= 0:
+                    result[name] = result.get(name, 0) + value / len(sources)
+        allowed = self.dset._allowed_workers(workers)
+        if allowed is not None:
+            for worker in workers:
+                if worker.name not in allowed:
+                    result[worker.name] = -1
+        if self.cache_location is not None:
+            for worker in workers:
+                if worker.address == self.cache_location and result.get(worker.name, 0) >= 0:
+                    result[worker.name] = 5
+        return {name: int(round(v)) if v > 0 else int(v) for name, v in result.items() if v}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.dset.id}.{self.idx}>"
+
+
+class DatasetCore:
+    """Identity, lineage, caching, locality and running; the methods users call are mixed in
+    by ``bndl_dask.datasets.dataset.Dataset``."""
+
+    #: attributes that stay on the driver when a partition (and so its dataset) goes to a worker
+    _TRANSIENT = ("ctx", "src", "_parts", "_cache_locations", "_worker_filter", "__weakref__",
+                  "_finalizer")
+
+    def __init__(self, ctx: ComputeContext, src: Dataset | Sequence[Dataset] | None = None,
+                 dset_id: str | None = None):
+        self.ctx = ctx
+        self.src = src
+        self.id = dset_id or _new_id()
+        self.callsite = user_callsite()
+        self._parts: list[Partition] | None = None
+        self._pcount: int | None = None
+        self._cache_options: dict | None = None
+        self._cache_locations: dict[int, str] = {}
+        self._worker_filter: Callable | None = None
+        self._finalizer = None
+
+    # -- identity --------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DatasetCore) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        for name in self._TRANSIENT:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.ctx = None
+        self.src = None
+        self._parts = None
+        self._cache_locations = {}
+        self._worker_filter = None
+        self._finalizer = None
+
+    # -- partitions ------------------------------------------------------------------------------
+
+    @property
+    def sources(self) -> tuple[Dataset, ...]:
+        if self.src is None:
+            return ()
+        if isinstance(self.src, DatasetCore):
+            return (self.src,)
+        return tuple(self.src)
+
+    def parts(self) -> list[Partition]:
+        if self._parts is None:
+            self._parts = list(self._make_parts())
+        return self._parts
+
+    def _make_parts(self) -> Iterable[Partition]:
+        raise NotImplementedError
+
+    @property
+    def pcount(self) -> int:
+        if self._pcount is None:
+            self._pcount = len(self.parts())
+        return self._pcount
+
+    @pcount.setter
+    def pcount(self, value: int) -> None:
+        self._pcount = value
+
+    #: whether computing this dataset needs all partitions of its source first (a shuffle)
+    sync_required = False
+
+    # -- locality --------------------------------------------------------------------------------
+
+    def _allowed_workers(self, workers: Sequence[WorkerHandle]) -> set[str] | None:
+        if self._worker_filter is None:
+            return None
+        return {w.name for w in self._worker_filter(list(workers))}
+
+    def _clone(self) -> Dataset:
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.id = _new_id()
+        clone._parts = None
+        clone._cache_options = None
+        clone._cache_locations = {}
+        clone._finalizer = None
+        return clone
+
+    def require_workers(self, workers_required: Callable[[list[WorkerHandle]], Iterable],
+                        ) -> Dataset:
+        """A copy whose partitions only run on the workers ``workers_required(workers)`` returns.
+
+        >>> d = ctx.range(10).require_workers(lambda workers: workers[:1])  # doctest: +SKIP
+        """
+        check_callable(workers_required, "workers_required")
+        clone = self._clone()
+        clone._worker_filter = workers_required
+        return clone
+
+    def require_local_workers(self) -> Dataset:
+        """A copy that only runs on workers on the driver's machine."""
+        import socket
+
+        local = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
+        try:
+            local.add(socket.gethostbyname(socket.gethostname()))
+        except OSError:
+            pass
+        return self.require_workers(lambda workers: [w for w in workers if w.host in local])
+
+    def allow_all_workers(self) -> Dataset:
+        """A copy without worker requirements (``self`` when there are none)."""
+        if self._worker_filter is None:
+            return self
+        clone = self._clone()
+        clone._worker_filter = None
+        return clone
+
+    # -- caching ---------------------------------------------------------------------------------
+
+    @property
+    def cached(self) -> bool:
+        return self._cache_options is not None
+
+    def cache(self, location: str | None = "memory", serialization: str | None = None,
+              compression: str | None = None, provider: Any = None) -> Dataset:
+        """Keep computed partitions on the workers that computed them; returns ``self``."""
+        from bndl_dask.datasets.caching import cache
+
+        return cache(self, location, serialization, compression, provider)
+
+    def uncache(self, block: bool = False, timeout: float | None = None) -> Dataset | None:
+        from bndl_dask.datasets.caching import uncache
+
+        return uncache(self, block, timeout)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _run(self, parts: Sequence[int] | None = None, ordered: bool = True,
+             name: str = "collect", transform: Callable | None = None,
+             ) -> Iterator[tuple[int, Any]]:
+        """Run a job computing ``parts`` (all by default) and yield ``(index, data)``.
+
+        ``transform(partition_index, iterable)`` runs on the worker at the end of each partition
+        (an action's per-partition step: counting, summing, ...); by default data are
+        materialised into a list.
+        """
+        from bndl_dask.planning.jobs import run_dataset
+
+        yield from run_dataset(self, parts=parts, ordered=ordered, name=name,
+                               transform=transform)
+
+
+def weak_finalizer(dset: Dataset, func: Callable, *args: Any) -> None:
+    """Call ``func(*args)`` when ``dset`` is garbage collected (e.g. to uncache it)."""
+    if dset._finalizer is None:
+        dset._finalizer = weakref.finalize(dset, func, *args)
+        dset._finalizer.atexit = False

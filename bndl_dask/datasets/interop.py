@@ -1,0 +1,11 @@
+"""Interop with dask futures, bags and dataframes."""
+
+from __future__ import annotations
+
+
+class InteropMixin:
+    pass
+
+
+class InteropContextMixin:
+    pass

@@ -1,0 +1,194 @@
+"""Helpers for datasets of ``(key, value)`` pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bndl_dask.datasets.core import check_callable
+
+
+class KeyValueMixin:
+    def key_by(self, key: Callable):
+        """``(key(element), element)`` pairs.
+
+        >>> ctx.range(3).key_by(str).collect()
+        [('0', 0), ('1', 1), ('2', 2)]
+        """
+        check_callable(key, "key")
+        return self.map(_KeyBy(key))
+
+    def with_value(self, val: Any):
+        """``(element, val(element))`` pairs, or ``(element, val)`` when val is not callable."""
+        return self.map(_WithValue(val))
+
+    def key_by_id(self):
+        """``(unique id, element)`` pairs without running a job (ids are not contiguous)."""
+        return self.map_partitions_with_part(_KeyById())
+
+    def key_by_idx(self):
+        """``(position, element)`` pairs numbered 0..n-1 in collect order (runs a count job)."""
+        if self.pcount <= 1:
+            return self.map_partitions_with_index(_Enumerate({0: 0}))
+        sizes = dict(self.map_partitions_with_index(_PartSize()).collect())
+        offsets, total = {}, 0
+        for idx in sorted(sizes):
+            offsets[idx] = total
+            total += sizes[idx]
+        return self.map_partitions_with_index(_Enumerate(offsets))
+
+    def keys(self):
+        """The first item of every element."""
+        return self.pluck(0)
+
+    def values(self):
+        """The second item of every element."""
+        return self.pluck(1)
+
+    def map_keys(self, func: Callable, *args: Any, **kwargs: Any):
+        """``(func(*args, key), value)``."""
+        check_callable(func)
+        from bndl_dask.datasets.narrow import bind
+
+        return self.map(_MapKeys(bind(func, args, kwargs)))
+
+    def map_values(self, func: Callable, *args: Any, **kwargs: Any):
+        """``(key, func(*args, value))``."""
+        check_callable(func)
+        from bndl_dask.datasets.narrow import bind
+
+        return self.map(_MapValues(bind(func, args, kwargs)))
+
+    def pluck_values(self, ind: Any, default: Any = None):
+        """``(key, [record[ind] for record in value])``."""
+        return self.map(_PluckValues(ind, default))
+
+    def flatmap_values(self, func: Callable | None = None, *args: Any, **kwargs: Any):
+        """The items of ``func(value)`` for every pair; the keys are dropped (as in BNDL)."""
+        return self.values().flatmap(func, *args, **kwargs)
+
+    def filter_bykey(self, func: Callable | None = None, *args: Any, **kwargs: Any):
+        """The pairs whose ``func(*args, key)`` (or key) is truthy."""
+        check_callable(func, optional=True)
+        from bndl_dask.datasets.narrow import bind
+
+        bound = bind(func, args, kwargs) if func is not None else None
+        return self.filter(_ItemTest(0, bound))
+
+    def filter_byvalue(self, func: Callable | None = None, *args: Any, **kwargs: Any):
+        """The pairs whose ``func(*args, value)`` (or value) is truthy."""
+        check_callable(func, optional=True)
+        from bndl_dask.datasets.narrow import bind
+
+        bound = bind(func, args, kwargs) if func is not None else None
+        return self.filter(_ItemTest(1, bound))
+
+
+class _KeyBy:
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+    def __call__(self, element):
+        return (self.key(element), element)
+
+    def __reduce__(self):
+        return (_KeyBy, (self.key,))
+
+
+class _WithValue:
+    __slots__ = ("val",)
+
+    def __init__(self, val):
+        self.val = val
+
+    def __call__(self, element):
+        return (element, self.val(element) if callable(self.val) else self.val)
+
+    def __reduce__(self):
+        return (_WithValue, (self.val,))
+
+
+class _KeyById:
+    def __call__(self, part, data):
+        n = part.dset.pcount
+        return ((part.idx + i * n, e) for i, e in enumerate(data))
+
+
+class _PartSize:
+    def __call__(self, idx, data):
+        if hasattr(data, "__len__"):
+            return [(idx, len(data))]
+        return [(idx, sum(1 for _ in data))]
+
+
+class _Enumerate:
+    __slots__ = ("offsets",)
+
+    def __init__(self, offsets):
+        self.offsets = offsets
+
+    def __call__(self, idx, data):
+        return enumerate(data, self.offsets[idx])
+
+    def __reduce__(self):
+        return (_Enumerate, (self.offsets,))
+
+
+class _MapKeys:
+    __slots__ = ("func",)
+
+    def __init__(self, func):
+        self.func = func
+
+    def __call__(self, pair):
+        return (self.func(pair[0]), pair[1])
+
+    def __reduce__(self):
+        return (_MapKeys, (self.func,))
+
+
+class _MapValues(_MapKeys):
+    def __call__(self, pair):
+        return (pair[0], self.func(pair[1]))
+
+    def __reduce__(self):
+        return (_MapValues, (self.func,))
+
+
+class _PluckValues:
+    __slots__ = ("ind", "default")
+
+    def __init__(self, ind, default):
+        self.ind, self.default = ind, default
+
+    def _one(self, record):
+        if isinstance(self.ind, list):
+            return tuple(record[i] for i in self.ind)
+        if self.default is not None:
+            try:
+                return record[self.ind]
+            except (IndexError, KeyError):
+                return self.default
+        return record[self.ind]
+
+    def __call__(self, pair):
+        return (pair[0], [self._one(r) for r in pair[1]])
+
+    def __reduce__(self):
+        return (_PluckValues, (self.ind, self.default))
+
+
+class _ItemTest:
+    __slots__ = ("index", "func")
+
+    def __init__(self, index, func):
+        self.index, self.func = index, func
+
+    def __call__(self, pair):
+        item = pair[self.index]
+        return self.func(item) if self.func is not None else item
+
+    def __reduce__(self):
+        return (_ItemTest, (self.index, self.func))

@@ -1,0 +1,7 @@
+"""Sampling."""
+
+from __future__ import annotations
+
+
+class SamplingMixin:
+    pass

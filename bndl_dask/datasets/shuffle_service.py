@@ -1,0 +1,25 @@
+"""Driver-side control of the worker-side shuffle store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+logger = logging.getLogger(__name__)
+
+
+def _drop_shuffles(dask_worker, shuffle_ids: list[str]) -> int:
+    from bndl_dask.worker.services import services_for
+
+    ids = set(shuffle_ids)
+    return services_for(dask_worker).blocks.drop(lambda key: key[0] == "shuffle" and key[1] in ids)
+
+
+def release_shuffles(ctx, shuffle_ids: Sequence[str]) -> None:
+    """Drop the buckets of finished shuffles on every worker (does not wait)."""
+    if ctx.stopped:
+        return
+    try:
+        ctx.client.run(_drop_shuffles, shuffle_ids=list(shuffle_ids), wait=False)
+    except Exception:
+        logger.debug("releasing shuffle data failed", exc_info=True)

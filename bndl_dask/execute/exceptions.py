@@ -1,0 +1,80 @@
+"""Exceptions of the execute layer, with BNDL's names and constructor signatures."""
+
+from __future__ import annotations
+
+from bndl_dask.worker.exceptions import DependenciesFailed, TaskCancelled
+
+__all__ = [
+    "DependenciesFailed",
+    "FailedDependency",
+    "InvocationException",
+    "TaskCancelled",
+    "root_exc",
+]
+
+
+class FailedDependency(Exception):
+    """Installed on a task that had succeeded but whose output turned out to be lost.
+
+    ``worker_failed`` names the worker to consider lost, or is ``None``.
+    """
+
+    def __init__(self, worker_failed: str | None = None):
+        super().__init__(worker_failed)
+        self.worker_failed = worker_failed
+
+
+class InvocationException(Exception):
+    """An exception raised by user code on a worker.
+
+    The exception a job raises on the driver is an instance of both this class and the original
+    exception's type, so ``except ValueError`` and ``except InvocationException`` both catch it.
+    The original is its ``__cause__``; ``remote_traceback`` holds the worker-side traceback.
+    """
+
+    remote_traceback: str = ""
+    worker: str | None = None
+    task: str | None = None
+
+
+def root_exc(exc: BaseException) -> BaseException:
+    """The user's own exception behind an ``InvocationException``, else ``exc`` itself."""
+    if isinstance(exc, InvocationException) and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
+
+
+_wrapper_types: dict[type, type] = {}
+
+
+def invocation_error(
+    original: BaseException, worker: str | None, task: str | None, remote_traceback: str = ""
+) -> InvocationException:
+    """Wrap ``original`` in an exception that is also an instance of ``type(original)``."""
+    cls = type(original)
+    wrapper_cls = _wrapper_types.get(cls)
+    if wrapper_cls is None:
+        try:
+            wrapper_cls = type(cls.__name__, (InvocationException, cls), {
+                "__module__": cls.__module__,
+                "__qualname__": getattr(cls, "__qualname__", cls.__name__),
+                "__init__": Exception.__init__,
+                "__str__": Exception.__str__,
+                "__reduce__": lambda self: (InvocationException, self.args),
+            })
+        except TypeError:  # a base that cannot be combined (layout conflict, final class)
+            wrapper_cls = InvocationException
+        _wrapper_types[cls] = wrapper_cls
+    where = f" on {worker}" if worker else ""
+    what = f" in {task}" if task else ""
+    message = f"An exception was raised{where}{what}: {cls.__name__}: {original}"
+    try:
+        wrapped = wrapper_cls.__new__(wrapper_cls)
+        Exception.__init__(wrapped, message)
+    except Exception:
+        wrapped = InvocationException(message)
+    wrapped.remote_traceback = remote_traceback
+    wrapped.worker = worker
+    wrapped.task = task
+    wrapped.__cause__ = original
+    return wrapped

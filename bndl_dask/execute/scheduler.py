@@ -1,0 +1,694 @@
+"""BNDL's scheduler semantics on dask futures.
+
+The scheduler hands every remote task of a job to dask in one graph submission: dependencies are
+dask keys, locality becomes worker restrictions, priorities become dask priorities and per-worker
+concurrency a dask resource. dask then runs the job on its own. The driver only steps in when
+
+* a task fails: it is retried (up to ``attempts``, never on a worker it failed on while another
+  worker exists) together with the dependents dask failed along with it;
+* a task raises ``DependenciesFailed``: the named dependencies are re-run, then the task, without
+  using up attempts;
+* results stream back: tasks are reported to ``done`` as they finish.
+
+Plain ``Task`` subclasses with their own ``execute()`` are called by the scheduler when their
+dependencies are done, as in BNDL.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import queue
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+
+from bndl_dask.execute.exceptions import (
+    DependenciesFailed,
+    FailedDependency,
+    invocation_error,
+)
+from bndl_dask.execute.job import Task
+from bndl_dask.worker.identity import WorkerHandle
+from bndl_dask.worker.runtime import TaskFailure, TaskMeta, TaskOutcome, inject_cancel, invoke
+from bndl_dask.worker.slots import SLOT_RESOURCE, SLOTS
+
+logger = logging.getLogger(__name__)
+
+#: how often (seconds) an idle scheduler checks that the workers it relies on are still there
+_LIVENESS_INTERVAL = 1.0
+
+
+class _LeafResult(concurrent.futures.Future):
+    """A finished task's result that is fetched from its worker only when asked for.
+
+    Results of final tasks stay on the workers until the consumer reads them, so the driver holds
+    only what it is consuming (``icollect``) rather than the whole job's output.
+    """
+
+    _UNFETCHED = object()
+
+    def __init__(self, dask_future, on_outcome: Callable[[TaskOutcome], None]):
+        super().__init__()
+        self._dask_future = dask_future
+        self._on_outcome = on_outcome
+        self._fetch_lock = threading.Lock()
+        self.set_result(self._UNFETCHED)
+
+    def result(self, timeout: float | None = None) -> Any:
+        with self._fetch_lock:
+            if self._result is self._UNFETCHED:
+                outcome = self._dask_future.result(timeout=timeout)
+                self._on_outcome(outcome)
+                self._result = outcome.value
+                self._dask_future.release()
+                self._dask_future = None
+        return self._result
+
+
+class Scheduler:
+    """Runs ``tasks`` on ``workers``; calls ``done(task)`` for every task that succeeds, ``done``
+    with the failed task or an exception when the job fails, and ``done(None)`` last.
+
+    ``concurrency`` caps the tasks of this job running at once on one worker; ``attempts`` is
+    the number of tries a task gets when its own code raises.
+    """
+
+    def __init__(self, tasks: Iterable[Task], done: Callable[[Any], None],
+                 workers: Sequence[WorkerHandle], concurrency: int = 1, attempts: int = 1,
+                 *, client=None, on_outcome: Callable[[Task, TaskOutcome], None] | None = None,
+                 job_id: int = 0):
+        self.tasks = sorted(tasks)
+        if not self.tasks:
+            raise ValueError("A scheduler needs at least one task")
+        ids = [task.id for task in self.tasks]
+        if len(set(ids)) != len(ids):
+            raise ValueError("Task ids must be unique within a job")
+        if not workers:
+            raise Exception("No workers available")
+        if concurrency < 1 or attempts < 1:
+            raise ValueError("concurrency and attempts must be >= 1")
+        self.done = done
+        self.workers = list(workers)
+        self.concurrency = concurrency
+        self.attempts = attempts
+        self.job_id = job_id
+        self.client = client if client is not None else self._client_of(self.tasks)
+        self._on_outcome_hook = on_outcome or (lambda task, outcome: None)
+        self._by_id = {task.id: task for task in self.tasks}
+        self._rank = {task: rank for rank, task in enumerate(self.tasks)}
+        self._events: queue.Queue = queue.Queue()
+        self._lock = threading.RLock()
+        self._aborted: BaseException | None = None
+        self._abort_requested = threading.Event()
+        self._finished = False
+
+        self._generation: dict[Task, int] = {}
+        self._dask: dict[Task, Any] = {}  # current dask future per remote task
+        self._keys: dict[Task, str] = {}
+        self._in_flight: set[Task] = set()
+        self._succeeded: set[Task] = set()
+        self._outcomes: dict[Task, TaskOutcome] = {}
+        self._failures: dict[Task, int] = defaultdict(int)
+        self._failed_on: dict[Task, set[str]] = defaultdict(set)
+        self._forbidden: dict[Task, set[str]] = {}
+        self._preferred: dict[Task, list[str]] = {}
+        self._failed_workers: set[str] = set()
+        self._reported: set[Task] = set()
+        self._use_slots = False
+        self._labels = {task: _key_label(task) for task in self.tasks}
+
+    @staticmethod
+    def _client_of(tasks: Sequence[Task]):
+        for task in tasks:
+            ctx = getattr(task, "ctx", None)
+            if ctx is not None:
+                return ctx.client
+        raise ValueError("No dask client: give the scheduler a client or tasks with a context")
+
+    # -- public control --------------------------------------------------------------------------
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Stop the job from any thread: queued tasks never start, running ones are cancelled."""
+        with self._lock:
+            if self._aborted is None:
+                self._aborted = exc or Exception("Scheduler aborted")
+        self._abort_requested.set()
+        self._events.put(("abort",))
+
+    def run(self) -> None:
+        """Execute the whole job in the calling thread."""
+        try:
+            self._start()
+            while not self._finished:
+                try:
+                    event = self._events.get(timeout=_LIVENESS_INTERVAL)
+                except queue.Empty:
+                    self._check_workers()
+                    continue
+                batch = [event]
+                while True:  # handle everything that arrived together in one go
+                    try:
+                        batch.append(self._events.get_nowait())
+                    except queue.Empty:
+                        break
+                self._handle(batch)
+        except BaseException as exc:  # the job fails as a whole, the consumer sees why
+            if self._aborted is None:
+                self._aborted = exc
+            self._cancel_everything()
+            self.done(self._aborted)
+        finally:
+            self._release_futures()
+            self.done(None)
+
+    # -- start-up --------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        names = [w.name for w in self.workers]
+        for task in self.tasks:
+            forbidden, preferred = set(), {}
+            for worker, locality in task.locality(self.workers) or ():
+                name = worker.name if isinstance(worker, WorkerHandle) else str(worker)
+                if locality < 0:
+                    forbidden.add(name)
+                elif locality > 0:
+                    preferred[name] = locality
+            self._forbidden[task] = forbidden
+            if preferred:
+                best = max(preferred.values())
+                self._preferred[task] = [n for n in names if preferred.get(n) == best]
+        self._use_slots = self._needs_slots()
+        for task in self.tasks:
+            if task.succeeded:  # marked done before the job: never executed
+                self._succeeded.add(task)
+                task.state = "done"
+                self._report(task)
+        if all(task in self._succeeded for task in self.tasks):
+            self._finished = True
+            return
+        self._schedule()
+
+    def _needs_slots(self) -> bool:
+        """Whether dask must enforce ``concurrency`` (some worker has more threads than that)."""
+        if all(w.nthreads <= self.concurrency for w in self.workers):
+            return False
+        info = self.client.scheduler_info()["workers"]
+        if all(SLOT_RESOURCE in (w.get("resources") or {}) for w in info.values()):
+            return True
+        logger.warning(
+            "Workers run more threads than bndl.execute.concurrency=%d and some were started "
+            "without bndl's worker plugin; concurrency is not capped on them", self.concurrency)
+        return False
+
+    # -- scheduling ------------------------------------------------------------------------------
+
+    def _ready_to_submit(self, task: Task, wave: set[Task]) -> bool:
+        for dep in task.dependencies:
+            if dep in self._succeeded or dep in wave:
+                continue
+            if dep.remote and dep in self._in_flight:
+                continue
+            return False
+        return True
+
+    def _schedule(self) -> None:
+        """Submit every remote task that can go to dask now; start ready driver-side tasks."""
+        if self._aborted is not None:
+            return
+        wave: list[Task] = []
+        wave_set: set[Task] = set()
+        for task in self.tasks:  # sorted by priority, dependencies come first in practice
+            if task in self._succeeded or task in self._in_flight:
+                continue
+            if task.remote:
+                if self._ready_to_submit(task, wave_set):
+                    wave.append(task)
+                    wave_set.add(task)
+            elif all(dep in self._succeeded for dep in task.dependencies):
+                self._execute_local(task)
+        # dependencies listed after their dependents (unusual priorities) need a second look
+        changed = True
+        while changed:
+            changed = False
+            for task in self.tasks:
+                if (task.remote and task not in wave_set and task not in self._succeeded
+                        and task not in self._in_flight and self._ready_to_submit(task, wave_set)):
+                    wave.append(task)
+                    wave_set.add(task)
+                    changed = True
+        if wave:
+            self._submit(_topological(wave, wave_set))
+        if not self._in_flight and not all(t in self._succeeded for t in self.tasks):
+            stuck = [t for t in self.tasks if t not in self._succeeded]
+            raise Exception(f"No tasks executable (all tasks have dependencies): {stuck[:5]}")
+
+    def _alive_workers(self) -> list[WorkerHandle]:
+        return [w for w in self.workers if w.name not in self._failed_workers]
+
+    def _placement(self, task: Task) -> dict[str, Any]:
+        alive = self._alive_workers()
+        allowed = [w for w in alive if w.name not in self._forbidden[task]]
+        if not allowed:
+            raise Exception(f"{task} cannot be executed on any available workers")
+        # a retry avoids the workers the task failed on, while another worker is left
+        fresh = [w for w in allowed if w.name not in self._failed_on[task]] or allowed
+        annotations: dict[str, Any] = {"priority": -self._rank[task]}
+        if len(fresh) < len(alive):
+            annotations["workers"] = tuple(sorted(w.address for w in fresh))
+        else:
+            preferred = [w.address for w in fresh if w.name in self._preferred.get(task, ())]
+            if preferred:
+                annotations["workers"] = tuple(sorted(preferred))
+                annotations["allow_other_workers"] = True
+        if self._use_slots:
+            annotations["resources"] = {SLOT_RESOURCE: SLOTS // self.concurrency}
+        return annotations
+
+    def _submit(self, wave: list[Task]) -> None:
+        layers: dict[tuple, dict[str, tuple]] = defaultdict(dict)
+        layer_annotations: dict[tuple, dict] = {}
+        wave_set = set(wave)
+        keys = []
+        for task in wave:
+            generation = self._generation.get(task, -1) + 1
+            self._generation[task] = generation
+            key = f"{self._labels[task]}-j{self.job_id}-{self._rank[task]}-g{generation}"
+            self._keys[task] = key
+            remote_deps, literals = [], {}
+            for dep in sorted(task.dependencies):
+                if dep in wave_set:
+                    remote_deps.append(dep)
+                elif dep.remote and dep in self._dask and dep in self._in_flight:
+                    remote_deps.append(dep)
+                elif dep.remote and dep in self._dask and self._dask[dep].status == "finished":
+                    remote_deps.append(dep)
+                else:  # ran on the driver, was marked done, or its result was already fetched
+                    literals[dep] = self._value_of(dep)
+            spec = task.spec(remote_deps, literals)
+            refs = [self._keys[d] if d in wave_set else self._dask[d] for d in remote_deps]
+            meta = TaskMeta(key, task.id, task.desc or task.name)
+            annotations = self._placement(task)
+            signature = _freeze(annotations)
+            layers[signature][key] = (invoke, meta, spec, *refs)
+            layer_annotations[signature] = annotations
+            keys.append(key)
+            task.state = "blocked" if any(d not in self._succeeded for d in task.dependencies) \
+                else "pending"
+        graph_layers = {}
+        for i, (signature, layer) in enumerate(layers.items()):
+            graph_layers[f"bndl-j{self.job_id}-w{i}-{id(layer)}"] = MaterializedLayer(
+                layer, annotations=layer_annotations[signature])
+        graph = HighLevelGraph(graph_layers, {name: set() for name in graph_layers})
+        futures = self.client.get(graph, keys, sync=False)
+        by_key = dict(zip(keys, futures)) if isinstance(futures, list) else futures
+        for task in wave:
+            future = by_key[self._keys[task]]
+            self._dask[task] = future
+            self._in_flight.add(task)
+            generation = self._generation[task]
+            future.add_done_callback(
+                lambda fut, task=task, gen=generation: self._events.put(("dask", task, gen, fut)))
+
+    def _value_of(self, task: Task) -> Any:
+        if task in self._outcomes:
+            return self._outcomes[task].value
+        return task.future.result() if task.future is not None else None
+
+    def _execute_local(self, task: Task) -> None:
+        workers = [w for w in self._alive_workers() if w.name not in self._forbidden[task]]
+        if not workers:
+            raise Exception(f"{task} cannot be executed on any available workers")
+        preferred = [w for w in workers if w.name in self._preferred.get(task, ())]
+        worker = (preferred or workers)[0]
+        self._in_flight.add(task)
+        task.state = "pending"
+        try:
+            task.execute(self, worker)
+        except concurrent.futures.CancelledError:
+            self._in_flight.discard(task)
+            return
+        except Exception as exc:
+            task.mark_failed(exc)
+        future = task.future
+        if future is None:
+            raise Exception(f"{task}.execute() did not give the task a future")
+        future.add_done_callback(lambda fut, task=task: self._events.put(("local", task, fut)))
+
+    def execute_remote(self, task: Task, worker: WorkerHandle) -> concurrent.futures.Future:
+        """Run one RmiTask on ``worker`` outside a batch (when a caller calls ``execute``)."""
+        task.set_executing(worker)
+        key = f"{self._labels.get(task, 'task')}-j{self.job_id}-single-{id(task)}"
+        deps = sorted(task.dependencies)
+        literals = {dep: self._value_of(dep) for dep in deps}
+        spec = task.spec([], literals)
+        dask_future = self.client.submit(invoke, TaskMeta(key, task.id, task.desc or task.name),
+                                         spec, key=key, workers=[worker.address], pure=False)
+        result_future = task.future
+
+        def finish(fut):
+            try:
+                outcome = fut.result()
+                self._on_outcome_hook(task, outcome)
+                result_future.set_result(outcome.value)
+            except TaskFailure as failure:
+                result_future.set_exception(self._user_error(task, failure))
+            except BaseException as exc:
+                result_future.set_exception(exc)
+            finally:
+                task.signal_stop()
+
+        dask_future.add_done_callback(lambda fut: threading.Thread(
+            target=finish, args=(fut,), daemon=True).start())
+        return result_future
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _handle(self, batch: list[tuple]) -> None:
+        if self._abort_requested.is_set() or any(e[0] == "abort" for e in batch):
+            self._cancel_everything()
+            self.done(self._aborted)
+            self._finished = True
+            return
+        to_fetch: list[tuple[Task, Any]] = []
+        failures: list[tuple[Task, BaseException | None, Any]] = []
+        for event in batch:
+            if event[0] == "dask":
+                _, task, generation, future = event
+                if generation != self._generation.get(task) or task not in self._in_flight:
+                    continue  # a superseded attempt
+                if future.status == "finished":
+                    if task.dependents:
+                        to_fetch.append((task, future))
+                    else:
+                        self._leaf_succeeded(task, future)
+                elif future.status in ("error", "cancelled", "lost"):
+                    failures.append((task, None, future))
+            elif event[0] == "local":
+                _, task, future = event
+                if task not in self._in_flight:
+                    continue
+                self._in_flight.discard(task)
+                if future.cancelled() or future.exception() is not None:
+                    failures.append((task, future.exception() if not future.cancelled()
+                                     else concurrent.futures.CancelledError(), None))
+                else:
+                    self._task_succeeded(task)
+        if to_fetch:
+            self._fetch(to_fetch, failures)
+        for task, exc, future in failures:
+            if self._aborted is not None:
+                break
+            self._task_failed(task, exc, future)
+        if self._aborted is not None:
+            self._cancel_everything()
+            self.done(self._aborted)
+            self._finished = True
+            return
+        if all(t in self._succeeded for t in self.tasks):
+            self._finished = True
+            return
+        self._schedule()
+
+    def _fetch(self, items: list[tuple[Task, Any]], failures: list) -> None:
+        futures = [future for _, future in items]
+        try:
+            outcomes = self.client.gather(futures, errors="skip")
+        except Exception:
+            outcomes = None
+        if outcomes is None or len(outcomes) != len(items):  # some vanished meanwhile: one by one
+            outcomes = []
+            for _task, future in items:
+                try:
+                    outcomes.append(future.result())
+                except BaseException:
+                    outcomes.append(None)
+        for (task, future), outcome in zip(items, outcomes):
+            if outcome is None:
+                failures.append((task, None, future))
+                continue
+            self._outcomes[task] = outcome
+            self._in_flight.discard(task)
+            task.executed_on.append(outcome.worker)
+            task.attempts += 1
+            self._on_outcome_hook(task, outcome)
+            if task.future is None or not task.future.done() or task.failed:
+                task.future = concurrent.futures.Future()
+                task.future.set_result(outcome.value)
+            self._task_succeeded(task)
+
+    def _leaf_succeeded(self, task: Task, future) -> None:
+        self._in_flight.discard(task)
+        task.attempts += 1
+        task.future = _LeafResult(future, lambda outcome, t=task: self._leaf_outcome(t, outcome))
+        del self._dask[task]  # the _LeafResult owns the dask future now
+        self._task_succeeded(task)
+
+    def _leaf_outcome(self, task: Task, outcome: TaskOutcome) -> None:
+        task.executed_on.append(outcome.worker)
+        self._on_outcome_hook(task, outcome)
+
+    def _task_succeeded(self, task: Task) -> None:
+        self._succeeded.add(task)
+        task.state = "done"
+        for dependent in task.dependents:
+            if dependent in self._in_flight and all(d in self._succeeded
+                                                     for d in dependent.dependencies):
+                dependent.state = "pending"
+        if task.stopped_on is None or task.started_on is None:
+            if task.started_on is None:
+                task.signal_start()
+            task.signal_stop()
+        self._report(task)
+
+    def _report(self, task: Task) -> None:
+        self._reported.add(task)
+        self.done(task)
+
+    # -- failures --------------------------------------------------------------------------------
+
+    def _task_failed(self, task: Task, exc: BaseException | None, future) -> None:
+        self._in_flight.discard(task)
+        if exc is None:
+            try:
+                exc = future.exception(timeout=30)
+            except concurrent.futures.CancelledError:
+                exc = concurrent.futures.CancelledError(f"{task} was cancelled in dask")
+            except Exception as fetch_error:
+                exc = fetch_error
+        if isinstance(exc, TaskFailure) and exc.key != self._keys.get(task):
+            # dask failed this task because a dependency failed: that one is handled on its own,
+            # and this one is re-submitted once its dependency is re-run
+            self._forget_attempt(task)
+            return
+        if isinstance(exc, TaskFailure) and isinstance(exc.error, DependenciesFailed):
+            self._dependencies_failed(task, exc.error, exc.worker)
+            return
+        if isinstance(exc, concurrent.futures.CancelledError) and self._aborted is None:
+            # cancelled behind our back (e.g. a restart): run it again
+            self._forget_attempt(task)
+            return
+        worker = exc.worker if isinstance(exc, TaskFailure) else None
+        if worker is not None:
+            task.executed_on.append(worker)
+            task.attempts += 1
+            self._failed_on[task].add(worker)
+        self._failures[task] += 1
+        if self._failures[task] >= self.attempts:
+            error = self._user_error(task, exc)
+            task.mark_failed(error)
+            task.state = "failed"
+            self._report(task)
+            self._aborted = error
+            return
+        logger.info("%s failed on %s (attempt %d of %d), retrying", task, worker,
+                    self._failures[task], self.attempts)
+        self._invalidate_downstream(task)
+        self._forget_attempt(task)
+
+    def _user_error(self, task: Task, exc: BaseException) -> BaseException:
+        if isinstance(exc, TaskFailure):
+            return invocation_error(exc.error, exc.worker, task.desc or task.name,
+                                    exc.remote_traceback)
+        return exc
+
+    def _forget_attempt(self, task: Task) -> None:
+        """Make ``task`` submittable again (a new dask key on the next wave)."""
+        self._in_flight.discard(task)
+        self._succeeded.discard(task)
+        self._outcomes.pop(task, None)
+        future = self._dask.pop(task, None)
+        if future is not None:
+            future.release()
+        task.state = "blocked"
+
+    def _invalidate_downstream(self, task: Task) -> None:
+        """Dependents still waiting in dask on ``task``'s old key must wait for its re-run."""
+        stack = list(task.dependents)
+        seen = set()
+        while stack:
+            dependent = stack.pop()
+            if dependent in seen:
+                continue
+            seen.add(dependent)
+            if dependent in self._in_flight:
+                self._forget_attempt(dependent)
+                stack.extend(dependent.dependents)
+
+    def _dependencies_failed(self, task: Task, error: DependenciesFailed, reporter: str) -> None:
+        lost: set[Task] = set()
+        for worker_name, task_ids in error.failures.items():
+            for task_id in task_ids:
+                dep = self._by_id.get(_normalise_id(task_id))
+                if dep is None:
+                    raise Exception(f"{task} reported an unknown dependency {task_id!r} as failed")
+                last = self._outcomes[dep].worker if dep in self._outcomes else \
+                    dep.executed_on_last()
+                if worker_name is not None and last is not None and last != worker_name:
+                    continue  # stale report: the dependency has run elsewhere since
+                if worker_name is not None:
+                    self._mark_worker_failed(worker_name)
+                dep.mark_failed(FailedDependency(worker_name))
+                lost.add(dep)
+        # re-run the lost tasks, whatever lies between them and the reporter (e.g. a barrier
+        # holding their locations), and whatever in dask still waits on their old results
+        between = _descendants(lost) & _ancestors(task)
+        for stale in lost | between | {task}:
+            self._forget_attempt(stale)
+        for dep in lost | between:
+            self._invalidate_downstream(dep)
+        if not self._alive_workers():
+            raise Exception("Unable to complete job, all workers failed")
+
+    def _mark_worker_failed(self, name: str) -> None:
+        live = {info.get("name") for info in self.client.scheduler_info()["workers"].values()}
+        live = {str(n) for n in live}
+        if name not in live:  # really gone; a worker that is still there keeps its place
+            self._failed_workers.add(name)
+
+    def _check_workers(self) -> None:
+        """Notice workers that left while tasks are restricted to them (dask would wait)."""
+        try:
+            info = self.client.scheduler_info()["workers"]
+        except Exception:
+            return
+        live = {str(i.get("name")) for i in info.values()}
+        gone = {w.name for w in self.workers} - live - self._failed_workers
+        new = [WorkerHandle.from_info(address, i) for address, i in info.items()
+               if str(i.get("name")) not in {w.name for w in self.workers}]
+        if new:
+            self.workers.extend(new)
+            for task in self.tasks:
+                self._forbidden.setdefault(task, set())
+        if not gone:
+            return
+        self._failed_workers |= gone
+        if not self._alive_workers():
+            raise Exception("Unable to complete job, all workers failed")
+        stranded = [t for t in self._in_flight if t.remote and self._restricted_to_failed(t)]
+        for task in stranded:
+            self._invalidate_downstream(task)
+            self._forget_attempt(task)
+        if stranded:
+            self._schedule()
+
+    def _restricted_to_failed(self, task: Task) -> bool:
+        future = self._dask.get(task)
+        if future is None:
+            return False
+        allowed = [w for w in self.workers if w.name not in self._forbidden[task]]
+        return all(w.name in self._failed_workers for w in allowed)
+
+    # -- teardown --------------------------------------------------------------------------------
+
+    def _cancel_everything(self) -> None:
+        in_flight = [self._dask[t] for t in self._in_flight if t in self._dask]
+        keys = [self._keys[t] for t in self._in_flight if t in self._keys]
+        for task in self.tasks:
+            if not task.done and task.future is not None:
+                task.future.cancel()
+        if in_flight:
+            try:
+                self.client.cancel(in_flight)
+            except Exception:
+                logger.debug("cancelling futures failed", exc_info=True)
+        if keys:
+            try:  # pre-empt tasks already running: TaskCancelled is raised in their threads
+                self.client.run(inject_cancel, keys=keys)
+            except Exception:
+                logger.debug("injecting TaskCancelled failed", exc_info=True)
+        self._in_flight.clear()
+
+    def _release_futures(self) -> None:
+        for future in self._dask.values():
+            try:
+                future.release()
+            except Exception:
+                pass
+        self._dask.clear()
+
+
+def _topological(wave: list[Task], wave_set: set[Task]) -> list[Task]:
+    ordered, placed = [], set()
+
+    def place(task: Task, trail: tuple = ()) -> None:
+        if task in placed:
+            return
+        if task in trail:
+            raise ValueError(f"Dependency cycle through {task}")
+        for dep in sorted(task.dependencies):
+            if dep in wave_set:
+                place(dep, trail + (task,))
+        placed.add(task)
+        ordered.append(task)
+
+    for task in wave:
+        place(task)
+    return ordered
+
+
+def _descendants(tasks: Iterable[Task]) -> set[Task]:
+    found: set[Task] = set()
+    stack = [d for t in tasks for d in t.dependents]
+    while stack:
+        task = stack.pop()
+        if task not in found:
+            found.add(task)
+            stack.extend(task.dependents)
+    return found
+
+
+def _ancestors(task: Task) -> set[Task]:
+    found: set[Task] = set()
+    stack = list(task.dependencies)
+    while stack:
+        dep = stack.pop()
+        if dep not in found:
+            found.add(dep)
+            stack.extend(dep.dependencies)
+    return found
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _normalise_id(task_id: Any) -> Any:
+    return tuple(task_id) if isinstance(task_id, list) else task_id
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:@<>]+")
+
+
+def _key_label(task: Task) -> str:
+    """The readable front of a task's dask key (what the dashboard groups tasks by)."""
+    label = _UNSAFE.sub("_", str(task.name or "task")).strip("_")
+    return label[:80] or "task"

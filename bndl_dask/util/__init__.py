@@ -1,0 +1,1 @@
+"""Helpers shared by every layer: configuration, portable hashing, serialization."""

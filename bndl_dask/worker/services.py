@@ -1,0 +1,126 @@
+"""Per-worker bndl state: running tasks, cached partitions, shuffle buckets, broadcast values.
+
+One ``WorkerServices`` lives in ``worker.extensions['bndl']``. The worker plugin creates it when
+the context registers the plugin, and tasks create it on first use on a worker that somehow
+missed the plugin. Its comm handlers let reducers and cache readers on other workers pull blocks
+over dask's own connections.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import dask.config
+
+from bndl_dask.worker.blockstore import BlockStore
+from bndl_dask.worker.identity import WorkerHandle
+
+EXTENSION_NAME = "bndl"
+_create_lock = threading.Lock()
+
+
+class WorkerServices:
+    def __init__(self, worker):
+        self.worker = worker
+        self.handle = WorkerHandle.from_info(
+            worker.address,
+            {
+                "name": worker.name,
+                "host": worker.ip,
+                "pid": _pid(),
+                "nthreads": worker.state.nthreads,
+                "memory_limit": worker.memory_manager.memory_limit,
+            },
+        )
+        limit_pct = float(dask.config.get("bndl.compute.memory.limit", 50))
+        memory_limit = worker.memory_manager.memory_limit or 4 * 2**30
+        budget = int(memory_limit * limit_pct / 100)
+        directory = getattr(worker, "local_directory", None)
+        self.blocks = BlockStore(budget, directory)
+        # cached partitions kept as Python objects (cache() without serialization)
+        self.objects: dict[Hashable, Any] = {}
+        self.broadcasts: dict[str, Any] = {}
+        self.broadcast_lock = threading.Lock()
+        self._running: dict[str, int] = {}
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+        worker.handlers["bndl_get_blocks"] = self.get_blocks
+        worker.handlers["bndl_get_object"] = self.get_object
+
+    # -- running tasks and cancellation -------------------------------------------------------
+
+    def task_started(self, key: str, ident: int) -> None:
+        with self._lock:
+            self._running[key] = ident
+
+    def task_stopped(self, key: str) -> None:
+        with self._lock:
+            self._running.pop(key, None)
+
+    def running_keys(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
+
+    def cancel_running(self, keys: list[str], raise_in_thread: Callable[[int], bool]) -> list[str]:
+        cancelled = []
+        with self._lock:
+            for key in keys:
+                ident = self._running.get(key)
+                if ident is not None and raise_in_thread(ident):
+                    cancelled.append(key)
+        return cancelled
+
+    # -- blocks served to other workers -------------------------------------------------------
+
+    def get_blocks(self, keys: list) -> dict:
+        """Comm handler: the blocks this worker holds among ``keys`` and the ones it lacks."""
+        found, missing = [], []
+        for key in keys:
+            key = tuple(key) if isinstance(key, list) else key
+            try:
+                found.append(self.blocks.get(key))
+            except KeyError:
+                missing.append(key)
+        return {"blocks": found, "missing": missing}
+
+    def get_object(self, key) -> dict:
+        key = tuple(key) if isinstance(key, list) else key
+        if key in self.objects:
+            from distributed.protocol import to_serialize
+
+            return {"found": True, "value": to_serialize(self.objects[key])}
+        if key in self.blocks:
+            return {"found": True, "blob": self.blocks.get(key)}
+        return {"found": False}
+
+    def drop(self, predicate: Callable[[Hashable], bool]) -> int:
+        count = self.blocks.drop(predicate)
+        for key in [k for k in self.objects if predicate(k)]:
+            del self.objects[key]
+            count += 1
+        return count
+
+    def close(self) -> None:
+        self.blocks.close()
+        self.objects.clear()
+        self.broadcasts.clear()
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def services_for(worker) -> WorkerServices:
+    """The worker's ``WorkerServices``, created on first use."""
+    services = worker.extensions.get(EXTENSION_NAME)
+    if services is None:
+        with _create_lock:
+            services = worker.extensions.get(EXTENSION_NAME)
+            if services is None:
+                services = WorkerServices(worker)
+                worker.extensions[EXTENSION_NAME] = services
+    return services
