@@ -64,11 +64,16 @@ def _drop_local(dask_worker, dset_id: str) -> int:
     return services_for(dask_worker).drop(lambda key: key[:2] == ("cache", dset_id))
 
 
+async def _drop_local_soon(dask_worker, dset_id: str) -> int:
+    # client.run(..., wait=False) only accepts coroutine functions
+    return _drop_local(dask_worker, dset_id)
+
+
 def _drop_everywhere(ctx, dset_id: str, wait: bool = True, timeout: float | None = None) -> None:
     if ctx is None or ctx.stopped:
         return
     try:
-        ctx.client.run(_drop_local, dset_id=dset_id, wait=wait,
+        ctx.client.run(_drop_local if wait else _drop_local_soon, dset_id=dset_id, wait=wait,
                        **({"timeout": timeout} if timeout else {}))
     except Exception:
         logger.debug("dropping cached partitions of %s failed", dset_id, exc_info=True)

@@ -24,7 +24,8 @@ class KeyValueMixin:
 
     def key_by_id(self):
         """``(unique id, element)`` pairs without running a job (ids are not contiguous)."""
-        return self.map_partitions_with_part(_KeyById())
+        # the partition count is fixed on the driver: datasets lose their lineage on workers
+        return self.map_partitions_with_index(_KeyById(self.pcount))
 
     def key_by_idx(self):
         """``(position, element)`` pairs numbered 0..n-1 in collect order (runs a count job)."""
@@ -111,9 +112,17 @@ class _WithValue:
 
 
 class _KeyById:
-    def __call__(self, part, data):
-        n = part.dset.pcount
-        return ((part.idx + i * n, e) for i, e in enumerate(data))
+    __slots__ = ("n",)
+
+    def __init__(self, n):
+        self.n = n
+
+    def __call__(self, idx, data):
+        n = self.n
+        return ((idx + i * n, e) for i, e in enumerate(data))
+
+    def __reduce__(self):
+        return (_KeyById, (self.n,))
 
 
 class _PartSize:

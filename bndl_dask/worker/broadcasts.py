@@ -1,0 +1,212 @@
+"""What a broadcast value is on a worker: a handle that reads the value once per process.
+
+The driver scatters a broadcast's serialized bytes to every worker as one block
+(``client.scatter(blob, broadcast=True)``) and asks each worker to keep a reference in its
+``WorkerServices`` (dask's active memory manager may later drop the replicas it sees no use for).
+The first ``.value`` in a worker process deserializes those bytes and caches the object in
+``services.broadcasts``; concurrent first reads by several task threads wait for one of them.
+A worker that joined after the broadcast fetches the block from a worker that holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from bndl_dask.util import serialization as _serialization
+
+logger = logging.getLogger(__name__)
+
+#: how long a worker that lacks a broadcast's block waits to fetch it from a peer
+FETCH_TIMEOUT = 60.0
+
+#: broadcast id -> how many times this process deserialized it (one per process is the goal)
+loads_count: Counter = Counter()
+
+
+class BroadcastUnpersisted(RuntimeError):
+    """Raised when a task reads a broadcast value after ``unpersist()``."""
+
+
+class _Unpersisted:
+    def __repr__(self) -> str:
+        return "<unpersisted>"
+
+
+UNPERSISTED = _Unpersisted()
+_UNSET = object()
+
+
+class _Entry:
+    """A worker's copy of one broadcast: the block until first read, then the value."""
+
+    __slots__ = ("blob", "value", "lock")
+
+    def __init__(self, blob: Any = None):
+        self.blob = blob
+        self.value = _UNSET
+        self.lock = threading.Lock()
+
+
+def decode(blob: bytes, serialization: str | None, deserialization: Callable | None) -> Any:
+    """The broadcast object from its serialized block."""
+    if deserialization is not None:
+        return deserialization(blob)
+    if serialization == "binary":
+        return bytes(blob)
+    if serialization == "text":
+        return bytes(blob).decode("utf-8")
+    if serialization == "json":
+        import json
+
+        return json.loads(bytes(blob))
+    return _serialization.loads(blob, serialization)
+
+
+def _dask_worker():
+    from bndl_dask.worker.runtime import current_runtime
+
+    runtime = current_runtime()
+    if runtime is not None:
+        return runtime.dask_worker
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except ValueError:
+        pass
+    from distributed import Worker
+
+    workers = list(Worker._instances)
+    if len(workers) == 1:  # a thread started by a task, in a worker process
+        return workers[0]
+    return None
+
+
+def keep_block(dask_worker, broadcast_id: str, key: str) -> bool:
+    """Keep a reference to the scattered block (run on every worker by ``client.run``)."""
+    from bndl_dask.worker.services import services_for
+
+    services = services_for(dask_worker)
+    try:
+        blob = dask_worker.data[key]
+    except KeyError:
+        return False  # e.g. a replica dask dropped already: fetched on first read instead
+    with services.broadcast_lock:
+        entry = services.broadcasts.get(broadcast_id)
+        if entry is None:
+            services.broadcasts[broadcast_id] = _Entry(blob)
+        elif isinstance(entry, _Entry) and entry.blob is None and entry.value is _UNSET:
+            entry.blob = blob
+    return True
+
+
+def forget(dask_worker, broadcast_id: str) -> bool:
+    """Drop a broadcast's block and value; later reads fail (run by ``client.run``)."""
+    from bndl_dask.worker.services import services_for
+
+    services = services_for(dask_worker)
+    with services.broadcast_lock:
+        had = isinstance(services.broadcasts.get(broadcast_id), _Entry)
+        services.broadcasts[broadcast_id] = UNPERSISTED
+    return had
+
+
+async def forget_soon(dask_worker, broadcast_id: str) -> bool:
+    """``forget`` as a coroutine: ``client.run(..., wait=False)`` only takes coroutines."""
+    return forget(dask_worker, broadcast_id)
+
+
+def _unpersisted_error(broadcast_id: str) -> BroadcastUnpersisted:
+    return BroadcastUnpersisted(
+        f"Broadcast value {broadcast_id} was unpersisted; it can no longer be read. Keep the "
+        "BroadcastValue (and don't call unpersist()) while jobs still use it.")
+
+
+def _fetch(key: str, broadcast_id: str) -> Any:
+    """The block from whichever worker holds it (for workers that joined later)."""
+    from distributed import Future, get_client
+
+    client = get_client()
+    if not client.who_has([key]).get(key):
+        raise RuntimeError(
+            f"The data of broadcast value {broadcast_id} is no longer available on any worker "
+            "(was it unpersisted, or were all workers holding it lost?)")
+    future = Future(key, client)
+    try:
+        return future.result(timeout=FETCH_TIMEOUT)
+    finally:
+        future.release()
+
+
+class WorkerBroadcast:
+    """A broadcast value as tasks see it; read it as ``.value``.
+
+    This is what a ``BroadcastValue`` captured in a task's function becomes on the worker.
+    """
+
+    __slots__ = ("id", "key", "serialization", "deserialization", "unpersisted")
+
+    def __init__(self, broadcast_id: str, key: str, serialization: str | None,
+                 deserialization: Callable | None, unpersisted: bool = False):
+        self.id = broadcast_id
+        self.key = key
+        self.serialization = serialization
+        self.deserialization = deserialization
+        self.unpersisted = unpersisted
+
+    @property
+    def value(self) -> Any:
+        if self.unpersisted:
+            raise _unpersisted_error(self.id)
+        dask_worker = _dask_worker()
+        if dask_worker is None:
+            return self._driver_value()
+        from bndl_dask.worker.services import services_for
+
+        services = services_for(dask_worker)
+        with services.broadcast_lock:
+            entry = services.broadcasts.get(self.id)
+            if entry is None:
+                entry = services.broadcasts[self.id] = _Entry()
+        if entry is UNPERSISTED:
+            raise _unpersisted_error(self.id)
+        if entry.value is not _UNSET:
+            return entry.value
+        with entry.lock:  # one thread per process loads it; the others wait and reuse it
+            if entry.value is _UNSET:
+                blob = entry.blob
+                if blob is None:
+                    blob = dask_worker.data.get(self.key) if self.key in dask_worker.data \
+                        else None
+                if blob is None:
+                    blob = _fetch(self.key, self.id)
+                entry.value = decode(blob, self.serialization, self.deserialization)
+                entry.blob = None  # the object replaces its bytes
+                loads_count[self.id] += 1
+        return entry.value
+
+    def _driver_value(self) -> Any:
+        from bndl_dask.api.broadcast import registered
+
+        original = registered(self.id)
+        if original is None:
+            raise RuntimeError(
+                f"Broadcast value {self.id} can be read inside tasks and on the driver that "
+                "made it, not here")
+        return original.value
+
+    def __reduce__(self):
+        return (WorkerBroadcast, (self.id, self.key, self.serialization, self.deserialization,
+                                  self.unpersisted))
+
+    def __repr__(self) -> str:
+        return f"<WorkerBroadcast {self.id}>"
+
+
+def loads_of(dask_worker, broadcast_id: str) -> int:
+    """How many times this worker process deserialized ``broadcast_id`` (for ``client.run``)."""
+    return loads_count[broadcast_id]
