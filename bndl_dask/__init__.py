@@ -46,7 +46,8 @@ __all__ = [
 
 
 def progress(*futures, **kwargs):
-    """dask's progress bar / notebook widget for futures (``distributed.progress``)."""
-    from distributed import progress as dask_progress
+    """Progress of futures: a widget in Jupyter, a text bar on a terminal (``bndl.progress``);
+    see ``bndl_dask.api.progress.progress``."""
+    from bndl_dask.api.progress import progress as show_progress
 
-    return dask_progress(*futures, **kwargs)
+    return show_progress(*futures, **kwargs)

@@ -23,6 +23,7 @@ from bndl_dask.api.cluster import (
     quiet_logs,
 )
 from bndl_dask.api.executor import Executor
+from bndl_dask.api.progress import context_html, job_reporter
 from bndl_dask.datasets.files import FilesContextMixin
 from bndl_dask.datasets.interop import InteropContextMixin
 from bndl_dask.datasets.sources import SourcesMixin
@@ -292,6 +293,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         thread = threading.Thread(target=scheduler.run, name=f"bndl-scheduler-{job.id}",
                                   daemon=True)
         job.signal_start()
+        reporter = job_reporter(self, job)  # live progress (bndl.progress)
         thread.start()
         yielded: set[Task] = set()
         position = {task: i for i, task in enumerate(job.tasks)}
@@ -302,6 +304,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                 if isinstance(item, BaseException):
                     raise item
                 task = item
+                reporter.task_finished(task)
                 if task.failed:
                     raise task.exception()
                 if task in yielded:
@@ -316,7 +319,8 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                     next_index += 1
                     yielded.add(ready)
                     yield ready
-        except BaseException:
+        except BaseException as exc:
+            reporter.job_failed(exc)
             scheduler.abort()
             raise
         finally:
@@ -326,6 +330,10 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
             for task in job.tasks:
                 task.release()
             job.signal_stop()
+            reporter.job_finished()
+
+    def _repr_html_(self) -> str:
+        return context_html(self)
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else f"scheduler {self.client.scheduler.address}"
