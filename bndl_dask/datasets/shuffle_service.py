@@ -8,7 +8,8 @@ from collections.abc import Sequence
 logger = logging.getLogger(__name__)
 
 
-def _drop_shuffles(dask_worker, shuffle_ids: list[str]) -> int:
+async def _drop_shuffles(dask_worker, shuffle_ids: list[str]) -> int:
+    # a coroutine: it runs on the worker's event loop, between tasks' block reads and writes
     from bndl_dask.worker.services import services_for
 
     ids = set(shuffle_ids)
@@ -16,10 +17,14 @@ def _drop_shuffles(dask_worker, shuffle_ids: list[str]) -> int:
 
 
 def release_shuffles(ctx, shuffle_ids: Sequence[str]) -> None:
-    """Drop the buckets of finished shuffles on every worker (does not wait)."""
+    """Drop the buckets of finished shuffles on every worker.
+
+    Waits for the workers' answers (one round trip), so that once an action returns its
+    shuffle data is gone; workers that have left are skipped.
+    """
     if ctx.stopped:
         return
     try:
-        ctx.client.run(_drop_shuffles, shuffle_ids=list(shuffle_ids), wait=False)
+        ctx.client.run(_drop_shuffles, shuffle_ids=list(shuffle_ids), on_error="return")
     except Exception:
         logger.debug("releasing shuffle data failed", exc_info=True)

@@ -1,0 +1,100 @@
+"""``ShuffleDataset``: the output side of a shuffle, a boundary the planner splits jobs at.
+
+Its source's partitions are written by map-side tasks (``shuffle_writer()``) into buckets that
+stay on their workers; output partition ``i`` pulls bucket ``i`` from every holder and merges it
+(``merge``: concatenate, sort, de-duplicate, or a key-wise operation's own merge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from bndl_dask.datasets.core import Partition
+from bndl_dask.datasets.dataset import Dataset
+from bndl_dask.worker.shuffle import ShuffleWriter, decode_blocks, fetch_bucket, sort_records
+
+
+class ShufflePartition(Partition):
+    def _compute(self) -> Iterable:
+        from bndl_dask.planning.tasks import shuffle_inputs
+
+        dset = self.dset
+        try:
+            manifests = shuffle_inputs()[dset.id]
+        except KeyError:
+            raise RuntimeError(f"{dset!r} partition {self.idx} ran without its shuffle input"
+                               ) from None
+        blobs = fetch_bucket(dset.id, self.idx, manifests)
+        blocks = decode_blocks(blobs, dset.serialization, dset.compression)
+        return dset.merge(blocks)
+
+
+class ShuffleDataset(Dataset):
+    """``pcount`` partitions, each merged from one bucket of every map-side task.
+
+    ``placement``: ``("hash",)``, ``("func", partitioner)`` or ``("range", bounds, reverse)``;
+    ``kind``: the bucket kind ('list', 'sorted', 'set', 'dict').
+    """
+
+    sync_required = True
+
+    def __init__(self, src: Dataset, pcount: int, placement: tuple, key: Callable | None,
+                 kind: str, comb: Callable | None, sort: bool, block_size: int,
+                 serialization: str, compression: str | None,
+                 merge: Callable | None = None, reverse: bool = False):
+        super().__init__(src.ctx, src)
+        self._pcount = pcount
+        self.placement = placement
+        self.key = key
+        self.kind = kind
+        self.comb = comb
+        self.sort = sort
+        self.reverse = reverse
+        self.block_size = block_size
+        self.serialization = serialization
+        self.compression = compression
+        self.merge = merge if merge is not None else Merge(kind, key, sort, reverse)
+
+    def _make_parts(self):
+        return [ShufflePartition(self, idx) for idx in range(self._pcount)]
+
+    def shuffle_writer(self) -> ShuffleWriter:
+        # sorted buckets are sorted map-side only where a combiner needs sorted input: the read
+        # side sorts anyway, and timsort merges already sorted runs cheaply
+        return ShuffleWriter(self.id, self._pcount, self.placement, self.key, self.kind,
+                             self.comb, self.sort, self.block_size, self.serialization,
+                             self.compression)
+
+
+class Merge:
+    """The read side of a plain shuffle: concatenate, sort or de-duplicate the blocks."""
+
+    __slots__ = ("kind", "key", "sort", "reverse")
+
+    def __init__(self, kind: str, key: Callable | None, sort: bool, reverse: bool = False):
+        self.kind, self.key, self.sort, self.reverse = kind, key, sort, reverse
+
+    def __call__(self, blocks: Iterator[tuple[int, list]]) -> Iterable:
+        if self.kind == "set":
+            merged: set = set()
+            for _, records in blocks:
+                merged.update(records)
+            return list(merged)
+        if self.kind == "dict":
+            key = self.key
+            by_key: dict = {}
+            for _, records in blocks:
+                if key is None:
+                    by_key.update(zip(records, records))
+                else:
+                    by_key.update(zip(map(key, records), records))
+            return list(by_key.values())
+        out: list = []
+        for _, records in blocks:
+            out.extend(records)
+        if self.sort:
+            sort_records(out, self.key, self.reverse)
+        return out
+
+    def __reduce__(self):
+        return (Merge, (self.kind, self.key, self.sort, self.reverse))

@@ -1,0 +1,333 @@
+"""The worker side of a shuffle: bucketing map output into blocks, and fetching a bucket.
+
+A map-side task splits its partition into ``pcount`` buckets, serializes each bucket (in
+batches, so memory stays bounded) into blocks in the worker's ``BlockStore`` under keys
+``("shuffle", shuffle_id, map_idx, bucket_idx, seq)`` and returns a small ``Manifest`` saying
+how many blocks each bucket has and on which worker they are. A reduce-side task pulls block
+``bucket_idx`` of every manifest: from its own store when it holds them, else with one
+``bndl_get_blocks`` request per holding worker over dask's comms. When a holder is gone or has
+lost blocks, the reader raises ``DependenciesFailed`` naming the writers to re-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from bndl_dask.util.hashing import portable_hash
+from bndl_dask.util.serialization import compress, decompress, dumps, loads
+from bndl_dask.worker.exceptions import DependenciesFailed
+
+#: bucket kinds: what a bucket is while it fills on the map side
+KINDS = ("list", "sorted", "set", "dict")
+#: records bucketed between checks of the buckets' sizes
+_CHUNK = 65536
+#: how long a reducer waits for one holder before counting it as lost (seconds)
+FETCH_TIMEOUT = 120
+
+
+class Manifest:
+    """What one map task wrote: where (worker name and address) and blocks per bucket."""
+
+    __slots__ = ("worker", "address", "map_idx", "counts")
+
+    def __init__(self, worker: str, address: str, map_idx: int, counts: array):
+        self.worker = worker
+        self.address = address
+        self.map_idx = map_idx
+        self.counts = counts
+
+    def __reduce__(self):
+        return (Manifest, (self.worker, self.address, self.map_idx, self.counts))
+
+    def __repr__(self) -> str:
+        return f"<Manifest {self.map_idx} on {self.worker}: {sum(self.counts)} blocks>"
+
+
+def writer_task_id(shuffle_id: str, map_idx: int) -> tuple[str, int]:
+    """The id the planner gives the writer of map partition ``map_idx``."""
+    return (shuffle_id + ".w", map_idx)
+
+
+def _store():
+    from distributed import get_worker
+
+    from bndl_dask.worker.services import services_for
+
+    return services_for(get_worker())
+
+
+class ShuffleWriter:
+    """The map side of one shuffle: ``writer(map_idx, data) -> Manifest`` (runs on a worker).
+
+    ``placement`` is ``("hash",)`` (portable hash of the key), ``("func", partitioner)`` or
+    ``("range", boundaries, reverse)`` (sorting). ``key`` is a callable or None (the element).
+    """
+
+    def __init__(self, shuffle_id: str, pcount: int, placement: tuple, key: Callable | None,
+                 kind: str = "list", comb: Callable | None = None, sort: bool = False,
+                 block_size: int = 8 * 2**20, serialization: str = "pickle",
+                 compression: str | None = "lz4"):
+        self.shuffle_id = shuffle_id
+        self.pcount = pcount
+        self.placement = placement
+        self.key = key
+        self.kind = kind
+        self.comb = comb
+        self.sort = sort
+        self.block_size = block_size
+        self.serialization = serialization
+        self.compression = compression
+
+    def __call__(self, map_idx: int, data: Any) -> Manifest:
+        from bndl_dask.worker.runtime import current_worker
+
+        worker = current_worker()
+        store = _store().blocks
+        counts = array("I", bytes(4 * self.pcount))
+        state = _WriteState(self, store, map_idx, counts)
+        data = () if data is None else data
+        n = self.pcount
+        if self.kind == "set":
+            buckets: list = [set() for _ in range(n)]
+            adders = [b.add for b in buckets]
+        elif self.kind == "dict":
+            buckets = [{} for _ in range(n)]
+            adders = [b.__setitem__ for b in buckets]
+        else:
+            buckets = [[] for _ in range(n)]
+            adders = [b.append for b in buckets]
+        iterator = iter(data)
+        while True:
+            chunk = list(itertools.islice(iterator, _CHUNK))
+            if not chunk:
+                break
+            self._place(chunk, adders)
+            state.buffered += len(chunk)
+            state.check(buckets)
+        state.flush_all(buckets)
+        return Manifest(worker.name, worker.address, map_idx, counts)
+
+    def _place(self, chunk: list, adders: list) -> None:
+        """Add every element of ``chunk`` to its bucket (the hot loop: kept flat)."""
+        n = self.pcount
+        key = self.key
+        how = self.placement[0]
+        by_key = self.kind == "dict"
+        if n == 1 and not by_key:
+            add = adders[0]
+            for e in chunk:
+                add(e)
+            return
+        if how == "hash":
+            ph = portable_hash
+            if key is None:
+                if by_key:
+                    for e in chunk:
+                        adders[(hash(e) if type(e) is int else ph(e)) % n](e, e)
+                else:
+                    for e in chunk:
+                        adders[(hash(e) if type(e) is int else ph(e)) % n](e)
+            elif by_key:
+                for e in chunk:
+                    k = key(e)
+                    adders[(hash(k) if type(k) is int else ph(k)) % n](k, e)
+            else:
+                for e in chunk:
+                    k = key(e)
+                    adders[(hash(k) if type(k) is int else ph(k)) % n](e)
+        elif how == "func":
+            partitioner = self.placement[1]
+            if by_key:
+                for e in chunk:
+                    k = key(e) if key is not None else e
+                    adders[partitioner(k) % n](k, e)
+            elif key is None:
+                for e in chunk:
+                    adders[partitioner(e) % n](e)
+            else:
+                for e in chunk:
+                    adders[partitioner(key(e)) % n](e)
+        elif how == "range":
+            bounds, reverse = self.placement[1], self.placement[2]
+            last = n - 1
+            if by_key:
+                raise ValueError("range placement does not take a dict bucket")
+            if key is None and not reverse:
+                for e in chunk:
+                    adders[bisect_left(bounds, e)](e)
+            elif key is None:
+                for e in chunk:
+                    adders[last - bisect_left(bounds, e)](e)
+            elif not reverse:
+                for e in chunk:
+                    adders[bisect_left(bounds, key(e))](e)
+            else:
+                for e in chunk:
+                    adders[last - bisect_left(bounds, key(e))](e)
+        else:
+            raise ValueError(f"unknown placement {how!r}")
+
+
+class _WriteState:
+    """Turns full buckets into blocks; learns the serialized size of a record as it goes."""
+
+    def __init__(self, writer: ShuffleWriter, store, map_idx: int, counts: array):
+        self.writer = writer
+        self.store = store
+        self.map_idx = map_idx
+        self.counts = counts
+        self.buffered = 0
+        self.record_bytes = 48.0  # first guess, corrected by every block written
+
+    @property
+    def block_records(self) -> int:
+        return max(int(self.writer.block_size / self.record_bytes), 1024)
+
+    def check(self, buckets: list) -> None:
+        per_block = self.block_records
+        # bound the memory the buffered records take: a few blocks' worth in all buckets
+        if self.buffered >= max(4 * per_block, 2 * _CHUNK):
+            self.flush_all(buckets)
+            return
+        for idx, bucket in enumerate(buckets):
+            if len(bucket) >= per_block:
+                self.flush(buckets, idx)
+
+    def flush_all(self, buckets: list) -> None:
+        for idx, bucket in enumerate(buckets):
+            if bucket:
+                self.flush(buckets, idx)
+        self.buffered = 0
+
+    def flush(self, buckets: list, idx: int) -> None:
+        writer = self.writer
+        bucket = buckets[idx]
+        if writer.kind == "dict":
+            records = list(bucket.values())
+        elif writer.kind == "set":
+            records = list(bucket)
+        else:
+            records = bucket
+        if writer.sort and writer.comb is not None:
+            _sort_records(records, writer.key)
+        if writer.comb is not None:
+            records = writer.comb(records)
+            records = list(records) if records is not None else []
+        if records:
+            raw = dumps(records, writer.serialization)
+            self.record_bytes = max(len(raw) / len(records), 1.0)
+            seq = self.counts[idx]
+            key = ("shuffle", writer.shuffle_id, self.map_idx, idx, seq)
+            self.store.put(key, compress(raw, writer.compression))
+            self.counts[idx] = seq + 1
+        self.buffered -= len(bucket)
+        bucket.clear()  # in place: the adders stay bound to it
+
+
+def _sort_records(records: list, key: Callable | None, reverse: bool = False) -> None:
+    """Sort in place by ``key``; keys of mixed types are ordered by type name first."""
+    try:
+        records.sort(key=key, reverse=reverse)
+    except TypeError:
+        base = key if key is not None else (lambda e: e)
+        try:
+            records.sort(key=lambda e: _type_order(base(e)), reverse=reverse)
+        except TypeError:
+            pass  # keys that cannot be ordered at all stay in arrival order
+
+
+def _type_order(value: Any) -> tuple:
+    if value is None:
+        return ("", 0)
+    if isinstance(value, (bool, int, float)):
+        return ("0", value)
+    return (type(value).__name__, value)
+
+
+sort_records = _sort_records
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def fetch_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any],
+                 ) -> list[tuple[int, bytes]]:
+    """``(map_idx, blob)`` for every block of bucket ``bucket_idx``, in map order.
+
+    ``manifests`` are the barrier's results (``Computed`` objects whose ``value`` is a
+    ``Manifest``, or Manifests). Raises ``DependenciesFailed`` naming the writers whose blocks
+    could not be had.
+    """
+    from distributed import get_worker
+
+    from bndl_dask.worker.services import services_for
+
+    dask_worker = get_worker()
+    services = services_for(dask_worker)
+    local_address = dask_worker.address
+    by_holder: dict[str, list] = {}
+    names: dict[str, str] = {}
+    for item in manifests:
+        manifest = item.value if not isinstance(item, Manifest) else item
+        count = manifest.counts[bucket_idx]
+        if not count:
+            continue
+        names[manifest.address] = manifest.worker
+        keys = by_holder.setdefault(manifest.address, [])
+        for seq in range(count):
+            keys.append(("shuffle", shuffle_id, manifest.map_idx, bucket_idx, seq))
+    blobs: dict[tuple, bytes] = {}
+    lost: dict[str, set[int]] = {}
+    local_keys = by_holder.pop(local_address, None)
+    if local_keys:
+        for key in local_keys:
+            try:
+                blobs[key] = services.blocks.get(key)
+            except (KeyError, FileNotFoundError):
+                lost.setdefault(names[local_address], set()).add(key[2])
+    if by_holder:
+        from distributed.utils import sync
+
+        results = sync(dask_worker.loop, _fetch_remote, dask_worker, by_holder)
+        for address, (found, error) in results.items():
+            keys = by_holder[address]
+            if error is not None:
+                lost.setdefault(names[address], set()).update(key[2] for key in keys)
+                continue
+            missing = {tuple(key) for key in found["missing"]}
+            blocks = iter(found["blocks"])
+            for key in keys:
+                if key in missing:
+                    lost.setdefault(names[address], set()).add(key[2])
+                else:
+                    blobs[key] = next(blocks)
+    if lost:
+        raise DependenciesFailed({
+            name: [writer_task_id(shuffle_id, idx) for idx in sorted(indices)]
+            for name, indices in lost.items()})
+    return [(key[2], blobs[key]) for key in sorted(blobs, key=lambda k: (k[2], k[4]))]
+
+
+async def _fetch_remote(dask_worker, by_holder: dict[str, list]) -> dict:
+    async def one(address: str, keys: list):
+        try:
+            response = await asyncio.wait_for(
+                dask_worker.rpc(address).bndl_get_blocks(keys=keys), FETCH_TIMEOUT)
+            return address, (response, None)
+        except Exception as exc:  # the holder is gone or broke the connection
+            return address, (None, exc)
+
+    pairs = await asyncio.gather(*(one(a, k) for a, k in by_holder.items()))
+    return dict(pairs)
+
+
+def decode_blocks(blobs: Sequence[tuple[int, bytes]], serialization: str,
+                  compression: str | None) -> Iterator[tuple[int, list]]:
+    """``(map_idx, records)`` per block, decoded lazily (one block in memory at a time)."""
+    for map_idx, blob in blobs:
+        yield map_idx, loads(decompress(blob, compression), serialization)
