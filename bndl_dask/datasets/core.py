@@ -261,8 +261,70 @@ class DatasetCore:
         """
         from bndl_dask.planning.jobs import run_dataset
 
-        yield from run_dataset(self, parts=parts, ordered=ordered, name=name,
-                               transform=transform)
+        try:
+            yield from run_dataset(self, parts=parts, ordered=ordered, name=name,
+                                   transform=transform)
+        except TypeError as exc:
+            if "cannot be pickled" not in str(exc):
+                raise
+            culprit = find_unpicklable(self, transform)
+            if culprit is None:
+                raise
+            raise TypeError(f"{culprit}; {name} of {self!r} ({self.callsite}) cannot be sent "
+                            "to the workers. Define the function at module level or avoid "
+                            "capturing objects such as locks, sockets or open files."
+                            ) from exc.__cause__ or exc
+
+
+def _describe_callable(func: Any) -> str:
+    """The user's function inside our wrappers, by name and definition site."""
+    seen = 0
+    while not hasattr(func, "__code__") and hasattr(func, "func") and seen < 10:
+        func, seen = func.func, seen + 1
+    name = getattr(func, "__qualname__", None) or type(func).__qualname__
+    code = getattr(func, "__code__", None)
+    where = f" (defined at {os.path.basename(code.co_filename)}:{code.co_firstlineno})" \
+        if code is not None else ""
+    return f"{name}{where}"
+
+
+def find_unpicklable(dset: DatasetCore, transform: Callable | None = None) -> str | None:
+    """Which function or value of ``dset``'s lineage (or the action's ``transform``) fails to
+    pickle, and why; None when everything pickles."""
+    import cloudpickle
+
+    def failure(value: Any) -> str | None:
+        try:
+            cloudpickle.dumps(value)
+        except Exception as exc:  # pickling raises all sorts (TypeError, PicklingError, ...)
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    stack, seen = [dset], set()
+    while stack:
+        current = stack.pop()
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        for attr, value in current.__getstate__().items():
+            why = failure(value)
+            if why is None:
+                continue
+            if callable(value):
+                return f"function {_describe_callable(value)} of {current!r} cannot be " \
+                       f"pickled ({why})"
+            return f"{attr} of {current!r} cannot be pickled ({why})"
+        for part in current.parts():
+            why = failure(part)
+            if why is not None:
+                return f"partition {part.idx} of {current!r} cannot be pickled ({why})"
+            break  # one partition shows whether the data pickles; the rest are alike
+        stack.extend(current.sources)
+    if transform is not None:
+        why = failure(transform)
+        if why is not None:
+            return f"function {_describe_callable(transform)} cannot be pickled ({why})"
+    return None
 
 
 def weak_finalizer(dset: Dataset, func: Callable, *args: Any) -> None:

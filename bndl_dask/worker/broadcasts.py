@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -22,9 +21,6 @@ logger = logging.getLogger(__name__)
 
 #: how long a worker that lacks a broadcast's block waits to fetch it from a peer
 FETCH_TIMEOUT = 60.0
-
-#: broadcast id -> how many times this process deserialized it (one per process is the goal)
-loads_count: Counter = Counter()
 
 
 class BroadcastUnpersisted(RuntimeError):
@@ -43,12 +39,13 @@ _UNSET = object()
 class _Entry:
     """A worker's copy of one broadcast: the block until first read, then the value."""
 
-    __slots__ = ("blob", "value", "lock")
+    __slots__ = ("blob", "value", "lock", "loads")
 
     def __init__(self, blob: Any = None):
         self.blob = blob
         self.value = _UNSET
         self.lock = threading.Lock()
+        self.loads = 0  # how often the block was deserialized here (once is the goal)
 
 
 def decode(blob: bytes, serialization: str | None, deserialization: Callable | None) -> Any:
@@ -83,6 +80,10 @@ def _dask_worker():
     workers = list(Worker._instances)
     if len(workers) == 1:  # a thread started by a task, in a worker process
         return workers[0]
+    if workers:
+        raise RuntimeError(
+            "Can't tell which worker this thread belongs to: read broadcast values in the "
+            "task's own thread (or read .value there first and pass the object on)")
     return None
 
 
@@ -186,7 +187,7 @@ class WorkerBroadcast:
                     blob = _fetch(self.key, self.id)
                 entry.value = decode(blob, self.serialization, self.deserialization)
                 entry.blob = None  # the object replaces its bytes
-                loads_count[self.id] += 1
+                entry.loads += 1
         return entry.value
 
     def _driver_value(self) -> Any:
@@ -208,5 +209,8 @@ class WorkerBroadcast:
 
 
 def loads_of(dask_worker, broadcast_id: str) -> int:
-    """How many times this worker process deserialized ``broadcast_id`` (for ``client.run``)."""
-    return loads_count[broadcast_id]
+    """How many times this worker deserialized ``broadcast_id`` (for ``client.run``)."""
+    from bndl_dask.worker.services import services_for
+
+    entry = services_for(dask_worker).broadcasts.get(broadcast_id)
+    return entry.loads if isinstance(entry, _Entry) else 0
