@@ -5,7 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 from typing import Any
 
 import dask.config
@@ -107,8 +112,15 @@ def quiet_logs(level: int = logging.CRITICAL):
 def start_local_cluster(worker_count: int | None = None, threads_per_worker: int | None = None,
                         memory_limit: Any = None, dashboard: bool | None = None,
                         host: str | None = None, security: Any = None,
-                        **kwargs: Any) -> LocalCluster:
-    """An embedded cluster of worker processes listening on 127.0.0.1 only."""
+                        **kwargs: Any) -> EmbeddedCluster | LocalCluster:
+    """An embedded cluster on 127.0.0.1 (``bndl.net.host``): a scheduler in this process and
+    ``worker_count`` worker processes.
+
+    The workers are started by a ``dworker`` child process, not with ``multiprocessing``, so a
+    script may create a context at module level without an ``if __name__ == '__main__'`` guard
+    (``multiprocessing``'s spawn would re-run the script in every worker). With ``security``
+    (TLS) or extra ``LocalCluster`` options, dask's own ``LocalCluster`` is used instead.
+    """
     worker_count = check_count("worker_count", worker_count) or \
         config.get("bndl.compute.worker_count") or os.cpu_count() or 1
     threads_per_worker = check_count("threads_per_worker", threads_per_worker) or \
@@ -133,8 +145,105 @@ def start_local_cluster(worker_count: int | None = None, threads_per_worker: int
     if security is not None:
         options["security"] = security
         options["protocol"] = "tls://"
+    use_dworker = security is None and not kwargs
     options.update(kwargs)
     # Sending every ready task to the workers at once (instead of queueing on the scheduler)
     # saves a scheduler round trip per task; bndl jobs bound their own fan-out by partitions.
     with dask.config.set({"distributed.scheduler.worker-saturation": float("inf")}):
-        return LocalCluster(**options)
+        if not use_dworker:
+            return LocalCluster(**options)
+        options["n_workers"] = 0
+        scheduler = LocalCluster(**options)
+    try:
+        return EmbeddedCluster(scheduler, worker_count, threads_per_worker, memory_limit, host)
+    except BaseException:
+        with quiet_logs():
+            scheduler.close()
+        raise
+
+
+def _child_pythonpath() -> str:
+    """This process's ``sys.path`` for the worker processes, so that functions pickled by
+    reference (defined in test modules or next to a script) import there too."""
+    paths = [os.getcwd() if p == "" else p for p in sys.path]
+    extra = os.environ.get("PYTHONPATH")
+    return os.pathsep.join(dict.fromkeys(([extra] if extra else []) + paths))
+
+
+class EmbeddedCluster:
+    """A scheduler in this process plus one ``dworker`` child process running the workers.
+
+    Clients connect to ``local_cluster`` (the scheduler's dask ``LocalCluster``, no workers of its
+    own). ``close()`` stops the workers first, then the scheduler, so that nothing logs about
+    lost connections.
+    """
+
+    def __init__(self, scheduler: LocalCluster, worker_count: int, threads_per_worker: int,
+                 memory_limit: Any, host: str, start_timeout: float = 120):
+        self.local_cluster = scheduler
+        self.worker_count = worker_count
+        env = dict(os.environ)
+        env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+        env["PYTHONPATH"] = _child_pythonpath()
+        command = [
+            sys.executable, "-m", "bndl_dask.cli.dworker", scheduler.scheduler_address,
+            "--host", host, "--nworkers", str(worker_count), "--nthreads",
+            str(threads_per_worker), "--memory-limit", str(memory_limit), "--no-dashboard",
+            "--name", "worker", "--death-timeout", "60",
+        ]
+        self.process = subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True)
+        self._stderr: list[bytes] = []
+        # Drain stderr so a chatty worker cannot block on a full pipe; keep it for error reports.
+        self._reader = threading.Thread(target=self._drain, name="bndl-dworker-stderr",
+                                        daemon=True)
+        self._reader.start()
+        try:
+            self._await_workers(start_timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _drain(self) -> None:
+        for line in self.process.stderr:
+            self._stderr.append(line)
+            del self._stderr[:-50]
+
+    def _await_workers(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        scheduler = self.local_cluster.scheduler
+        while len(scheduler.workers) < self.worker_count:
+            if self.process.poll() is not None:
+                self._reader.join(timeout=5)
+                output = b"".join(self._stderr).decode(errors="replace").strip()
+                raise RuntimeError(
+                    f"The local worker processes exited (code {self.process.returncode}):\n"
+                    f"{output}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.worker_count} local workers did not start within {timeout} s")
+            time.sleep(0.05)
+
+    @property
+    def scheduler_address(self) -> str:
+        return self.local_cluster.scheduler_address
+
+    def close(self, timeout: float = 20) -> None:
+        """Stop the workers (SIGTERM, then SIGKILL after ``timeout``), then the scheduler."""
+        process = self.process
+        if process.poll() is None:
+            try:
+                process.terminate()
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+        with quiet_logs():
+            self.local_cluster.close()
+
+    def __repr__(self) -> str:
+        return (f"<EmbeddedCluster {self.scheduler_address}, {self.worker_count} worker "
+                f"processes>")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 from distributed import Client
 from distributed.deploy import Cluster
 
@@ -26,8 +27,11 @@ from bndl_dask.api.cluster import (
 from bndl_dask.util import config
 
 
-class Executor(Client):
-    """A dask ``Client`` that starts or joins a cluster the bndl way.
+class ExecutorClient(Client):
+    """A dask ``Client`` that starts or joins a cluster the bndl way (exported as ``Executor``).
+
+    The class name ends in ``Client`` on purpose: ``dask.compute(scheduler=e)`` and
+    ``dask.config.set(scheduler=e)`` recognise a distributed client by its class name.
 
     >>> from bndl_dask import Executor
     >>> with Executor(worker_count=1) as e:          # doctest: +SKIP
@@ -41,10 +45,12 @@ class Executor(Client):
                  connect_timeout: float | None = None, **kwargs: Any):
         self._owned_cluster = None
         timeout = connect_timeout or config.get("bndl.net.connect_timeout")
+        if address is not None and worker_count is not None:
+            raise ValueError("worker_count only applies to an embedded cluster")
         if address is None:
             self._owned_cluster = start_local_cluster(
                 worker_count, threads_per_worker, memory_limit, dashboard, security=security)
-            target: Any = self._owned_cluster
+            target: Any = getattr(self._owned_cluster, "local_cluster", self._owned_cluster)
         elif isinstance(address, str):
             target = normalize_address(address)
             check_reachable(target, timeout)
@@ -55,12 +61,23 @@ class Executor(Client):
                 f"Executor takes a scheduler address ('host:8786') or a dask Cluster, "
                 f"not {type(address).__name__}")
         kwargs.setdefault("timeout", timeout)
-        kwargs.setdefault("set_as_default", False)
         try:
             super().__init__(target, security=security, **kwargs)
         except BaseException:
             self._close_owned_cluster()
             raise
+
+    def compute(self, collections: Any, *more: Any, **kwargs: Any) -> Any:
+        """dask's ``Client.compute``; also takes several collections as arguments, as the seed
+        writes it (``e.compute(*values)`` returns a list of futures).
+
+        >>> futures = e.compute(*[dask.delayed(abs)(-i) for i in range(3)])  # doctest: +SKIP
+        >>> e.gather(futures)                                                # doctest: +SKIP
+        [0, 1, 2]
+        """
+        if more and any(dask.is_dask_collection(c) for c in more):
+            return super().compute([collections, *more], **kwargs)
+        return super().compute(collections, *more, **kwargs)
 
     def _close_owned_cluster(self) -> None:
         cluster, self._owned_cluster = self._owned_cluster, None
@@ -82,4 +99,8 @@ class Executor(Client):
         self.close()
 
     def __repr__(self) -> str:
-        return super().__repr__().replace("<Client:", "<Executor:", 1)
+        return super().__repr__().replace(f"<{type(self).__name__}:", "<Executor:", 1)
+
+
+#: the seed's name for dask's futures interface
+Executor = ExecutorClient
