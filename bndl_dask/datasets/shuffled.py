@@ -11,7 +11,13 @@ from collections.abc import Callable, Iterable, Iterator
 
 from bndl_dask.datasets.core import Partition
 from bndl_dask.datasets.dataset import Dataset
-from bndl_dask.worker.shuffle import ShuffleWriter, decode_blocks, fetch_bucket, sort_records
+from bndl_dask.worker.shuffle import (
+    ShuffleWriter,
+    decode_blocks,
+    fetch_bucket,
+    gc_paused,
+    sort_records,
+)
 
 
 class ShufflePartition(Partition):
@@ -25,8 +31,8 @@ class ShufflePartition(Partition):
             raise RuntimeError(f"{dset!r} partition {self.idx} ran without its shuffle input"
                                ) from None
         blobs = fetch_bucket(dset.id, self.idx, manifests)
-        blocks = decode_blocks(blobs, dset.serialization, dset.compression)
-        return dset.merge(blocks)
+        with gc_paused():
+            return dset.merge(decode_blocks(blobs, dset.serialization, dset.compression))
 
 
 class ShuffleDataset(Dataset):

@@ -189,9 +189,55 @@ def _group_blocks(blocks) -> dict:
     return groups
 
 
+class _GroupLocal:
+    """Map side of group_by / group_by_key: ``(k, [values])`` per key of the partition, so
+    the read side extends lists per key instead of handling every record."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key=None):
+        self.key = key
+
+    def __call__(self, data):
+        groups: dict = {}
+        get = groups.get
+        key = self.key
+        if key is None:
+            for k, v in data:
+                group = get(k)
+                if group is None:
+                    groups[k] = [v]
+                else:
+                    group.append(v)
+        else:
+            for e in data:
+                k = key(e)
+                group = get(k)
+                if group is None:
+                    groups[k] = [e]
+                else:
+                    group.append(e)
+        return list(groups.items())
+
+    def __reduce__(self):
+        return (_GroupLocal, (self.key,))
+
+
 def _group_merge(blocks):
-    """Read side of group_by_key: ``(k, [values])`` ordered by key."""
-    return _sorted_items(_group_blocks(blocks))
+    """Read side of group_by_key: the map-side groups extended per key, ordered by key."""
+    groups: dict = {}
+    get = groups.get
+    for _, records in blocks:
+        if not groups:
+            groups.update(records)
+            continue
+        for k, vs in records:
+            group = get(k)
+            if group is None:
+                groups[k] = vs
+            else:
+                group.extend(vs)
+    return _sorted_items(groups)
 
 
 class _Cogroup:
@@ -508,9 +554,8 @@ class ShuffleMixin:
         >>> ctx.range(10).group_by(lambda i: i % 2).collect()   # doctest: +SKIP
         [(0, [0, 2, 4, 6, 8]), (1, [1, 3, 5, 7, 9])]
         """
-        return self.map_partitions(_KeyWith(getter(key)))._keywise(
-            None, _group_merge, partitioner, pcount if pcount is not None else self.pcount,
-            **shuffle_opts)
+        return self._keywise(_GroupLocal(getter(key)), _group_merge, partitioner, pcount,
+                             **shuffle_opts)
 
     def group_by_key(self, partitioner: Callable | None = None, pcount: int | None = None,
                      **shuffle_opts: Any):
@@ -519,7 +564,7 @@ class ShuffleMixin:
         >>> ctx.range(6).map(lambda i: (i // 3, i)).group_by_key().collect()  # doctest: +SKIP
         [(0, [0, 1, 2]), (1, [3, 4, 5])]
         """
-        return self._keywise(None, _group_merge, partitioner, pcount, **shuffle_opts)
+        return self._keywise(_GroupLocal(), _group_merge, partitioner, pcount, **shuffle_opts)
 
     def aggregate_by_key(self, local: Callable, comb: Callable | None = None,
                          partitioner: Callable | None = None, pcount: int | None = None,
