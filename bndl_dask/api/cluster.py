@@ -137,7 +137,10 @@ def start_local_cluster(worker_count: int | None = None, threads_per_worker: int
         threads_per_worker=threads_per_worker,
         processes=True,
         host=host,
-        dashboard_address=f"{host}:0" if dashboard else None,
+        # dask serves /health and metrics over HTTP even without a dashboard: keep that on
+        # `host` too (dask would otherwise listen on every interface, port 8787)
+        dashboard_address=f"{host}:0",
+        scheduler_kwargs={"dashboard": bool(dashboard)},
         memory_limit=memory_limit,
         silence_logs=logging.ERROR,
         resources={SLOT_RESOURCE: SLOTS},

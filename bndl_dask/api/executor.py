@@ -95,9 +95,6 @@ class ExecutorClient(Client):
                     super().close(timeout=timeout)
             self._close_owned_cluster()
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return super().__repr__().replace(f"<{type(self).__name__}:", "<Executor:", 1)
 

@@ -18,6 +18,8 @@ import yaml
 
 _DEFAULTS_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "bndl.yaml")
 
+_MISSING = object()
+
 #: HEAD-revision key -> the seed-revision key that stores the value.
 ALIASES = {
     "bndl.compute.attempts": "bndl.execute.attempts",
@@ -28,10 +30,30 @@ ALIASES = {
 _MISSING = object()
 
 
+#: canonical key -> its HEAD-revision names
+_NAMES_OF = {canonical: [alias for alias, c in ALIASES.items() if c == canonical]
+             for canonical in set(ALIASES.values())}
+
+
 def canonical_key(key: str) -> str:
+    """The name a setting is stored under: ``'bndl.compute.attempts'`` ->
+    ``'bndl.execute.attempts'``; other keys stay as they are."""
     if not isinstance(key, str) or not key.startswith("bndl."):
         raise KeyError(f"bndl settings are named 'bndl.<section>.<name>', not {key!r}")
     return ALIASES.get(key, key)
+
+
+def _lookup(key: str, default: Any = _MISSING) -> Any:
+    """Read a canonical key from ``dask.config``, honouring a HEAD name set there.
+
+    Alias names have no defaults, so a value under one (from a YAML file, a ``DASK_BNDL__...``
+    variable or ``dask.config.set``) was set by the user and wins over the default.
+    """
+    for alias in _NAMES_OF.get(key, ()):
+        value = dask.config.get(alias, _MISSING)
+        if value is not _MISSING:
+            return value
+    return dask.config.get(key, default)
 
 
 def _parse_value(text: str) -> Any:
@@ -72,10 +94,10 @@ _load_defaults()
 
 def get(key: str, default: Any = _MISSING) -> Any:
     """The global value of a bndl setting (``dask.config``)."""
-    key = canonical_key(key)
-    if default is _MISSING:
-        return dask.config.get(key)
-    return dask.config.get(key, default)
+    value = _lookup(canonical_key(key), default)
+    if value is _MISSING:
+        raise KeyError(key)
+    return value
 
 
 class Conf(MutableMapping):
@@ -101,7 +123,7 @@ class Conf(MutableMapping):
         key = canonical_key(key)
         if key in self._overrides:
             return self._overrides[key]
-        value = dask.config.get(key, _MISSING)
+        value = _lookup(key)
         if value is _MISSING:
             raise KeyError(key)
         return value
@@ -129,7 +151,7 @@ class Conf(MutableMapping):
                 keys.append(prefix)
 
         walk("bndl", dask.config.get("bndl", {}))
-        return sorted(set(keys) | set(self._overrides))
+        return sorted((set(keys) - set(ALIASES)) | set(self._overrides))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._flat_keys())

@@ -1,0 +1,89 @@
+"""bndl settings: dask.config's ``bndl`` namespace, BNDL's dotted keys and their HEAD aliases."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+
+import dask.config
+import pytest
+
+from bndl_dask.util import config
+from bndl_dask.util.config import Conf, canonical_key, parse_bndl_conf
+
+
+def test_defaults_come_from_the_shipped_yaml():
+    conf = Conf()
+    assert conf["bndl.execute.attempts"] == 1
+    assert conf["bndl.execute.concurrency"] == 1
+    assert conf["bndl.compute.pcount"] is None
+    assert conf.get("bndl.no.such.key", "fallback") == "fallback"
+    with pytest.raises(KeyError):
+        conf["bndl.no.such.key"]
+    with pytest.raises(KeyError):
+        conf["execute.attempts"]  # not a bndl key at all
+
+
+def test_head_names_are_aliases():
+    conf = Conf()
+    conf["bndl.compute.attempts"] = 3
+    assert conf["bndl.execute.attempts"] == 3
+    assert conf["bndl.compute.attempts"] == 3
+    assert canonical_key("bndl.compute.executor_count") == "bndl.compute.worker_count"
+    keys = list(conf)
+    assert "bndl.execute.attempts" in keys and "bndl.compute.attempts" not in keys
+    assert len(conf) == len(keys)
+    del conf["bndl.compute.attempts"]
+    assert conf["bndl.execute.attempts"] == 1
+
+
+def test_values_set_on_a_conf_are_private_but_dask_config_is_shared():
+    mine, other = Conf({"bndl.execute.attempts": 5}), Conf()
+    assert (mine["bndl.execute.attempts"], other["bndl.execute.attempts"]) == (5, 1)
+    with dask.config.set({"bndl.execute.concurrency": 4}):
+        assert mine["bndl.execute.concurrency"] == other["bndl.execute.concurrency"] == 4
+        assert config.get("bndl.compute.concurrency") == 4
+    with dask.config.set({"bndl.compute.concurrency": 3}):  # a HEAD name set in dask.config
+        assert other["bndl.execute.concurrency"] == 3
+    assert other["bndl.execute.concurrency"] == 1
+    copy = pickle.loads(pickle.dumps(mine))
+    assert copy["bndl.execute.attempts"] == 5
+
+
+def test_parse_bndl_conf():
+    parsed = parse_bndl_conf("bndl.compute.attempts=2 bndl.net.scheduler=tcp://h:1 "
+                             "'bndl.x.name=a b' bndl.x.flag=yes bndl.x.f=0.5")
+    assert parsed == {"bndl.execute.attempts": 2, "bndl.net.scheduler": "tcp://h:1",
+                      "bndl.x.name": "a b", "bndl.x.flag": True, "bndl.x.f": 0.5}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_bndl_conf("bndl.execute.attempts")
+    with pytest.raises(KeyError):
+        parse_bndl_conf("attempts=2")
+
+
+def _read_in_fresh_process(env: dict[str, str], *keys: str) -> list:
+    code = ("import sys; from bndl_dask.util.config import Conf; c = Conf(); "
+            "print(repr([c[k] for k in sys.argv[1:]]))")
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("DASK_BNDL__") and k != "BNDL_CONF"}
+    out = subprocess.run([sys.executable, "-c", code, *keys], env={**environ, **env},
+                         capture_output=True, text=True, timeout=60, check=True)
+    return eval(out.stdout)
+
+
+def test_environment_variables():
+    env = {
+        "DASK_BNDL__EXECUTE__ATTEMPTS": "4",
+        "DASK_BNDL__COMPUTE__CONCURRENCY": "2",  # HEAD name, as a dask variable
+        "BNDL_CONF": "bndl.compute.pcount=12 bndl.net.connect_timeout=3",
+    }
+    assert _read_in_fresh_process(
+        env, "bndl.execute.attempts", "bndl.execute.concurrency", "bndl.compute.pcount",
+        "bndl.net.connect_timeout", "bndl.compute.attempts") == [4, 2, 12, 3, 4]
+
+
+def test_context_conf(ctx):
+    assert ctx.conf["bndl.compute.attempts"] == ctx.conf["bndl.execute.attempts"]
+    assert isinstance(ctx.conf, Conf)
