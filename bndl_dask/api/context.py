@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
+import os
 import queue
 import threading
 import time
@@ -13,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+import dask.config
 from distributed import Client
 from distributed.deploy import Cluster
 
@@ -27,6 +30,7 @@ from bndl_dask.api.progress import context_html, job_reporter
 from bndl_dask.datasets.files import FilesContextMixin
 from bndl_dask.datasets.interop import InteropContextMixin
 from bndl_dask.datasets.sources import SourcesMixin
+from bndl_dask.execute.exceptions import FailedDependency
 from bndl_dask.execute.job import Job, Task
 from bndl_dask.execute.scheduler import Scheduler
 from bndl_dask.util import config
@@ -80,7 +84,8 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                 raise ValueError("give an address or ip= and port=, not both")
             address = f"{ip or '127.0.0.1'}:{check_port(port if port is not None else 8786)}"
         if address is None:
-            address = config.get("bndl.net.scheduler")
+            address = config.get("bndl.net.scheduler") or dask.config.get(
+                "scheduler-address", None)
         timeout = connect_timeout or config.get("bndl.net.connect_timeout")
         if isinstance(address, Client):
             if worker_count is not None:
@@ -166,7 +171,18 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         """The workers connected now, sorted by name."""
         self._check_running()
         info = self.client.scheduler_info(n_workers=-1)["workers"]
-        return sorted(WorkerHandle.from_info(address, w) for address, w in info.items())
+        handles = [WorkerHandle.from_info(address, w) for address, w in info.items()]
+        return sorted(self._with_pids(handles))
+
+    def _with_pids(self, handles: list[WorkerHandle]) -> list[WorkerHandle]:
+        """Fill in worker pids (dask's scheduler_info has none): asked once per worker."""
+        pids = self.__dict__.setdefault("_worker_pids", {})
+        new = [h.address for h in handles if h.pid is None and h.address not in pids]
+        if new:
+            answers = self.client.run(os.getpid, workers=new, on_error="return")
+            pids.update({a: p for a, p in answers.items() if isinstance(p, int)})
+        return [h if h.pid is not None or h.address not in pids
+                else dataclasses.replace(h, pid=pids[h.address]) for h in handles]
 
     @property
     def worker_count(self) -> int:
@@ -187,12 +203,14 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         connect_timeout = _seconds(connect_timeout)
         stable_timeout = _seconds(stable_timeout)
         start = time.monotonic()
-        delay = 0.05
+        delay = 0.1
         while True:
             now = time.monotonic()
             names = [w.name for w in self.workers]
+            # Workers already there when this context first looks count as long connected.
+            seen_at = now if self._known_workers else 0.0
             for name in names:
-                self._known_workers.setdefault(name, now if self._known_workers else 0.0)
+                self._known_workers.setdefault(name, seen_at)
             count = len(names)
             if worker_count is not None and count == worker_count:
                 return count
@@ -205,6 +223,8 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                 warnings.warn(f"Worker count not stable after {stable_timeout} s", stacklevel=2)
                 return count
             time.sleep(delay)
+            # BNDL grows the poll interval x1.5 up to connect_timeout; capped at 1 s here so a
+            # wait for an exact worker_count ends soon after the last one registers.
             delay = min(delay * 1.5, connect_timeout, 1.0)
 
     def _membership_stable(self, names: list[str], now: float, connect_timeout: float,
@@ -214,9 +234,9 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         if not recent:
             return True
         if len(recent) == 1:
-            return now - recent[0] > min(connect_timeout, 1.0)
+            return now - recent[0] > connect_timeout
         largest_gap = max(b - a for a, b in zip(recent, recent[1:]))
-        return now - recent[-1] > max(2 * largest_gap, 0.5)
+        return now - recent[-1] > 2 * largest_gap
 
     @property
     def default_pcount(self) -> int:
@@ -276,9 +296,12 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
             return
         concurrency = concurrency or int(self.conf["bndl.execute.concurrency"])
         attempts = attempts or int(self.conf["bndl.execute.attempts"])
+        whole_cluster = workers is None
         if workers is None:
-            self.await_workers()
             workers = self.workers
+            if not workers or any(w.name not in self._known_workers for w in workers):
+                self.await_workers()  # first job, or the cluster changed: let it settle
+                workers = self.workers
         self.jobs.append(job)
         applied: set = set()
 
@@ -289,7 +312,8 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
 
         events: queue.Queue = queue.Queue()
         scheduler = Scheduler(job.tasks, events.put, workers, concurrency, attempts,
-                              client=self.client, on_outcome=on_outcome, job_id=job.id)
+                              client=self.client, on_outcome=on_outcome, job_id=job.id,
+                              whole_cluster=whole_cluster)
         thread = threading.Thread(target=scheduler.run, name=f"bndl-scheduler-{job.id}",
                                   daemon=True)
         job.signal_start()
@@ -306,6 +330,8 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                 task = item
                 reporter.task_finished(task)
                 if task.failed:
+                    if isinstance(task.exception(), FailedDependency):
+                        continue  # failed after the fact: it runs again and is reported again
                     raise task.exception()
                 if task in yielded:
                     continue
@@ -314,7 +340,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                     yield task
                     continue
                 held[position[task]] = task
-                while next_index in held:
+                while next_index in held and not held[next_index].failed:
                     ready = held.pop(next_index)
                     next_index += 1
                     yielded.add(ready)
