@@ -39,13 +39,32 @@ def registered(broadcast_id: str) -> BroadcastValue | None:
     return _registry.get(broadcast_id)
 
 
+_MARSHAL_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+_MARSHAL_CONTAINERS = (list, tuple, set, frozenset)
+
+
+def _marshallable(value: Any, depth: int = 0) -> bool:
+    """Whether marshal reproduces ``value`` (it also writes any buffer, e.g. an ndarray, as
+    plain bytes, which would not come back as the same type)."""
+    kind = type(value)
+    if kind in _MARSHAL_SCALARS:
+        return True
+    if depth > 50:
+        return False
+    if kind in _MARSHAL_CONTAINERS:
+        return all(_marshallable(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(_marshallable(k, depth + 1) and _marshallable(v, depth + 1)
+                   for k, v in value.items())
+    return False
+
+
 def _serialize(value: Any, serialization: str) -> tuple[bytes, str]:
     """``value`` as bytes, and the name of the serialization that reads it back."""
     if serialization == "auto":
-        try:
+        if _marshallable(value):
             return marshal.dumps(value), "marshal"
-        except ValueError:
-            return cloudpickle.dumps(value, protocol=5), "pickle"
+        return cloudpickle.dumps(value, protocol=5), "pickle"
     if serialization == "pickle":
         return cloudpickle.dumps(value, protocol=5), "pickle"
     if serialization == "marshal":
@@ -153,6 +172,10 @@ class BroadcastValue:
         return f"<BroadcastValue {self.id}{state}>"
 
 
+_pending_drops: list[threading.Thread] = []
+_DROP_TIMEOUT = 30.0
+
+
 def _drop(ctx_ref, broadcast_id: str, future, wait: bool = False,
           timeout: float | None = None) -> None:
     """Release the scattered block and tell every worker to forget the value."""
@@ -164,15 +187,23 @@ def _drop(ctx_ref, broadcast_id: str, future, wait: bool = False,
         try:
             if future is not None:
                 future.release()
-            forget = worker_side.forget if wait else worker_side.forget_soon
-            ctx.client.run(forget, broadcast_id=broadcast_id, wait=wait,
-                           **({"timeout": timeout} if timeout else {}))
+            ctx.client.run(worker_side.forget, broadcast_id=broadcast_id,
+                           callback_timeout=timeout or _DROP_TIMEOUT)
         except Exception:
             logger.debug("unpersisting broadcast %s failed", broadcast_id, exc_info=True)
 
     if wait:
         run()
-    else:
-        # not inline: garbage collection may call this on the client's event loop thread,
-        # where a blocking call to the cluster would deadlock
-        threading.Thread(target=run, name=f"bndl-unpersist-{broadcast_id}", daemon=True).start()
+        return
+    # in a thread: garbage collection may call this on the client's event loop thread, where a
+    # blocking call to the cluster would deadlock; tasks started later fail anyway, because the
+    # handle they get says the value was unpersisted
+    thread = threading.Thread(target=run, name=f"bndl-unpersist-{broadcast_id}", daemon=True)
+    _pending_drops[:] = [t for t in _pending_drops if t.is_alive()] + [thread]
+    thread.start()
+
+
+def wait_for_drops(timeout: float | None = None) -> None:
+    """Wait until the workers dropped every broadcast unpersisted in the background so far."""
+    for thread in list(_pending_drops):
+        thread.join(timeout)

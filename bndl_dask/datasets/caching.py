@@ -74,7 +74,7 @@ def _drop_everywhere(ctx, dset_id: str, wait: bool = True, timeout: float | None
         return
     try:
         ctx.client.run(_drop_local if wait else _drop_local_soon, dset_id=dset_id, wait=wait,
-                       **({"timeout": timeout} if timeout else {}))
+                       **({"callback_timeout": timeout} if timeout else {}))
     except Exception:
         logger.debug("dropping cached partitions of %s failed", dset_id, exc_info=True)
 

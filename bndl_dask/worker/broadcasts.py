@@ -116,31 +116,36 @@ def forget(dask_worker, broadcast_id: str) -> bool:
     return had
 
 
-async def forget_soon(dask_worker, broadcast_id: str) -> bool:
-    """``forget`` as a coroutine: ``client.run(..., wait=False)`` only takes coroutines."""
-    return forget(dask_worker, broadcast_id)
-
-
 def _unpersisted_error(broadcast_id: str) -> BroadcastUnpersisted:
     return BroadcastUnpersisted(
         f"Broadcast value {broadcast_id} was unpersisted; it can no longer be read. Keep the "
         "BroadcastValue (and don't call unpersist()) while jobs still use it.")
 
 
-def _fetch(key: str, broadcast_id: str) -> Any:
-    """The block from whichever worker holds it (for workers that joined later)."""
-    from distributed import Future, get_client
+def _fetch(dask_worker, key: str, broadcast_id: str) -> Any:
+    """The block from a worker that holds it (for workers that joined later), over dask's
+    worker-to-worker comms; bounded by ``FETCH_TIMEOUT``."""
+    from distributed.utils import sync
+    from distributed.worker import get_data_from_worker
 
-    client = get_client()
-    if not client.who_has([key]).get(key):
-        raise RuntimeError(
-            f"The data of broadcast value {broadcast_id} is no longer available on any worker "
-            "(was it unpersisted, or were all workers holding it lost?)")
-    future = Future(key, client)
-    try:
-        return future.result(timeout=FETCH_TIMEOUT)
-    finally:
-        future.release()
+    missing = RuntimeError(
+        f"The data of broadcast value {broadcast_id} is no longer available on any worker "
+        "(was it unpersisted, or were all workers holding it lost?)")
+
+    async def fetch():
+        who_has = await dask_worker.scheduler.who_has(keys=[key])
+        holders = [a for a in who_has.get(key) or () if a != dask_worker.address]
+        for address in holders:
+            try:
+                response = await get_data_from_worker(
+                    dask_worker.rpc, [key], address, who=dask_worker.address)
+            except OSError:
+                continue  # that holder is gone: try the next
+            if response.get("status") == "OK" and key in response.get("data", {}):
+                return response["data"][key]
+        raise missing
+
+    return sync(dask_worker.loop, fetch, callback_timeout=FETCH_TIMEOUT)
 
 
 class WorkerBroadcast:
@@ -184,7 +189,7 @@ class WorkerBroadcast:
                     blob = dask_worker.data.get(self.key) if self.key in dask_worker.data \
                         else None
                 if blob is None:
-                    blob = _fetch(self.key, self.id)
+                    blob = _fetch(dask_worker, self.key, self.id)
                 entry.value = decode(blob, self.serialization, self.deserialization)
                 entry.blob = None  # the object replaces its bytes
                 entry.loads += 1
@@ -206,6 +211,19 @@ class WorkerBroadcast:
 
     def __repr__(self) -> str:
         return f"<WorkerBroadcast {self.id}>"
+
+
+def state_of(dask_worker, broadcast_id: str) -> str:
+    """'absent', 'block', 'value' or 'unpersisted': what this worker holds (for ``client.run``)."""
+    from bndl_dask.worker.services import services_for
+
+    entry = services_for(dask_worker).broadcasts.get(broadcast_id)
+    if entry is None:
+        return "absent"
+    if entry is UNPERSISTED:
+        return "unpersisted"
+    return "value" if entry.value is not _UNSET else ("block" if entry.blob is not None
+                                                      else "absent")
 
 
 def loads_of(dask_worker, broadcast_id: str) -> int:
