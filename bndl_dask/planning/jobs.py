@@ -26,6 +26,11 @@ class PartitionTask(RmiTask):
         self.part = part
         self.part_idx = part.idx
 
+    def release(self) -> None:
+        super().release()
+        # ctx.jobs keeps finished jobs: don't let them keep datasets (caches, broadcasts) alive
+        self.part = None
+
     def locality(self, workers):
         by_name = {w.name: w for w in workers}
         return [(by_name[name], value) for name, value in self.part.locality(workers).items()
