@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bndl_dask.worker.exceptions import DependenciesFailed, TaskCancelled
+from bndl_dask.worker.runtime import register_rerun_error
 
 __all__ = [
     "DependenciesFailed",
@@ -22,6 +23,9 @@ class FailedDependency(Exception):
     def __init__(self, worker_failed: str | None = None):
         super().__init__(worker_failed)
         self.worker_failed = worker_failed
+
+
+register_rerun_error(FailedDependency)
 
 
 class InvocationException(Exception):

@@ -204,7 +204,11 @@ class RmiTask(Task):
     True
     """
 
-    remote = True
+    @property
+    def remote(self) -> bool:
+        """Whether the scheduler may hand this task to dask in the job's batch: true unless a
+        subclass brings its own ``execute()``, which the scheduler then calls when it is ready."""
+        return type(self).execute is RmiTask.execute
 
     def __init__(self, ctx, task_id: Any, method: Callable, args: Sequence = (),
                  kwargs: dict | None = None, *, priority: Any = None, name: str | None = None,

@@ -8,6 +8,7 @@ concurrency a dask resource. dask then runs the job on its own. The driver only 
   worker exists) together with the dependents dask failed along with it;
 * a task raises ``DependenciesFailed``: the named dependencies are re-run, then the task, without
   using up attempts;
+* a worker the job relies on disappears while dask waits for it (a task restricted to it);
 * results stream back: tasks are reported to ``done`` as they finish.
 
 Plain ``Task`` subclasses with their own ``execute()`` are called by the scheduler when their
@@ -17,10 +18,14 @@ dependencies are done, as in BNDL.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import queue
 import re
 import threading
+import time
+import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -31,6 +36,7 @@ from bndl_dask.execute.exceptions import (
     DependenciesFailed,
     FailedDependency,
     invocation_error,
+    root_exc,
 )
 from bndl_dask.execute.job import Task
 from bndl_dask.worker.identity import WorkerHandle
@@ -39,35 +45,77 @@ from bndl_dask.worker.slots import SLOT_RESOURCE, SLOTS
 
 logger = logging.getLogger(__name__)
 
-#: how often (seconds) an idle scheduler checks that the workers it relies on are still there
+#: how often (seconds) the scheduler checks that the workers it relies on are still there
 _LIVENESS_INTERVAL = 1.0
+#: at most this many finished final results are fetched from the workers in one round trip
+_FETCH_BATCH = 64
+
+#: per dask client: addresses of workers known to offer bndl's concurrency slots
+_slot_workers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _LeafFetcher:
+    """Fetches final results from the workers when the consumer asks, several per round trip.
+
+    Results of final tasks stay on the workers until the consumer reads one; then every other
+    finished, unread result (up to ``_FETCH_BATCH``) comes along in the same gather. The driver
+    so holds little more than what it is consuming (``icollect``), in few round trips.
+    """
+
+    def __init__(self, client):
+        self.client = client
+        self.lock = threading.Lock()
+        self.unread: dict[_LeafResult, None] = {}  # insertion ordered: by completion
+
+    def fetch(self, leaf: _LeafResult, timeout: float | None) -> None:
+        with self.lock:
+            if leaf._dask_future is None:
+                return
+            batch = [leaf] + [other for other in self.unread
+                              if other is not leaf][:_FETCH_BATCH - 1]
+            try:
+                outcomes = self.client.gather([item._dask_future for item in batch])
+            except Exception:
+                batch = [leaf]  # one of the others is in trouble: it raises when it is read
+                outcomes = [leaf._dask_future.result(timeout=timeout)]
+            for item, outcome in zip(batch, outcomes):
+                self.unread.pop(item, None)
+                item._resolve(outcome)
 
 
 class _LeafResult(concurrent.futures.Future):
-    """A finished task's result that is fetched from its worker only when asked for.
-
-    Results of final tasks stay on the workers until the consumer reads them, so the driver holds
-    only what it is consuming (``icollect``) rather than the whole job's output.
-    """
+    """A finished task's result that is fetched from its worker only when asked for."""
 
     _UNFETCHED = object()
 
-    def __init__(self, dask_future, on_outcome: Callable[[TaskOutcome], None]):
+    def __init__(self, dask_future, fetcher: _LeafFetcher,
+                 on_outcome: Callable[[TaskOutcome], None]):
         super().__init__()
         self._dask_future = dask_future
+        self._fetcher = fetcher
         self._on_outcome = on_outcome
-        self._fetch_lock = threading.Lock()
         self.set_result(self._UNFETCHED)
+        fetcher.unread[self] = None
+
+    def _resolve(self, outcome: TaskOutcome) -> None:
+        self._on_outcome(outcome)
+        self._result = outcome.value
+        self._dask_future.release()
+        self._dask_future = None
 
     def result(self, timeout: float | None = None) -> Any:
-        with self._fetch_lock:
-            if self._result is self._UNFETCHED:
-                outcome = self._dask_future.result(timeout=timeout)
-                self._on_outcome(outcome)
-                self._result = outcome.value
+        if self._dask_future is not None:
+            self._fetcher.fetch(self, timeout)
+        return self._result
+
+    def discard(self) -> None:
+        """Drop the result unread (the job is over)."""
+        with self._fetcher.lock:
+            self._fetcher.unread.pop(self, None)
+            if self._dask_future is not None:
                 self._dask_future.release()
                 self._dask_future = None
-        return self._result
+                self._result = None
 
 
 class Scheduler:
@@ -75,13 +123,21 @@ class Scheduler:
     with the failed task or an exception when the job fails, and ``done(None)`` last.
 
     ``concurrency`` caps the tasks of this job running at once on one worker; ``attempts`` is
-    the number of tries a task gets when its own code raises.
+    the number of tries a task gets when its own code raises. ``whole_cluster`` says that
+    ``workers`` are all workers of the cluster (tasks then only get restrictions they need).
+
+    >>> from bndl_dask.execute import Job, RmiTask, Scheduler
+    >>> events = []
+    >>> tasks = [RmiTask(ctx, i, abs, (-i,)) for i in range(3)]      # doctest: +SKIP
+    >>> Scheduler(tasks, events.append, ctx.workers).run()           # doctest: +SKIP
+    >>> [t.result() for t in events if t is not None]                 # doctest: +SKIP
+    [0, 1, 2]
     """
 
     def __init__(self, tasks: Iterable[Task], done: Callable[[Any], None],
                  workers: Sequence[WorkerHandle], concurrency: int = 1, attempts: int = 1,
                  *, client=None, on_outcome: Callable[[Task, TaskOutcome], None] | None = None,
-                 job_id: int = 0):
+                 job_id: int = 0, whole_cluster: bool = False):
         self.tasks = sorted(tasks)
         if not self.tasks:
             raise ValueError("A scheduler needs at least one task")
@@ -97,8 +153,12 @@ class Scheduler:
         self.concurrency = concurrency
         self.attempts = attempts
         self.job_id = job_id
+        # keys must be unique on the cluster, also among drivers that count jobs from 1
+        self.token = f"j{job_id}-{uuid.uuid4().hex[:12]}"
+        self.whole_cluster = whole_cluster
         self.client = client if client is not None else self._client_of(self.tasks)
         self._on_outcome_hook = on_outcome or (lambda task, outcome: None)
+        self._fetcher = _LeafFetcher(self.client)
         self._by_id = {task.id: task for task in self.tasks}
         self._rank = {task: rank for rank, task in enumerate(self.tasks)}
         self._events: queue.Queue = queue.Queue()
@@ -106,11 +166,15 @@ class Scheduler:
         self._aborted: BaseException | None = None
         self._abort_requested = threading.Event()
         self._finished = False
+        self._marking = False  # the scheduler itself marks a task failed (not news to it)
 
         self._generation: dict[Task, int] = {}
         self._dask: dict[Task, Any] = {}  # current dask future per remote task
         self._keys: dict[Task, str] = {}
+        self._restriction: dict[Task, frozenset[str] | None] = {}  # strict worker addresses
         self._in_flight: set[Task] = set()
+        self._parked: set[Task] = set()  # refused by a worker on which the job was cancelled
+        self._parked_since: float | None = None
         self._succeeded: set[Task] = set()
         self._outcomes: dict[Task, TaskOutcome] = {}
         self._failures: dict[Task, int] = defaultdict(int)
@@ -118,9 +182,11 @@ class Scheduler:
         self._forbidden: dict[Task, set[str]] = {}
         self._preferred: dict[Task, list[str]] = {}
         self._failed_workers: set[str] = set()
-        self._reported: set[Task] = set()
+        self._local_load: dict[str, int] = defaultdict(int)
         self._use_slots = False
         self._labels = {task: _key_label(task) for task in self.tasks}
+        for task in self.tasks:
+            task.add_listener(_ignore, self._task_signalled)
 
     @staticmethod
     def _client_of(tasks: Sequence[Task]):
@@ -144,19 +210,23 @@ class Scheduler:
         """Execute the whole job in the calling thread."""
         try:
             self._start()
+            next_check = time.monotonic() + _LIVENESS_INTERVAL
             while not self._finished:
+                batch = []
                 try:
-                    event = self._events.get(timeout=_LIVENESS_INTERVAL)
-                except queue.Empty:
-                    self._check_workers()
-                    continue
-                batch = [event]
-                while True:  # handle everything that arrived together in one go
-                    try:
+                    batch.append(self._events.get(
+                        timeout=max(0.0, next_check - time.monotonic())))
+                    while True:  # handle everything that arrived together in one go
                         batch.append(self._events.get_nowait())
-                    except queue.Empty:
-                        break
-                self._handle(batch)
+                except queue.Empty:
+                    pass
+                if batch:
+                    self._handle(batch)
+                # checked on a clock, not only when idle: a busy job can still wait on a
+                # restriction to a worker that is gone
+                if not self._finished and time.monotonic() >= next_check:
+                    self._check_workers()
+                    next_check = time.monotonic() + _LIVENESS_INTERVAL
         except BaseException as exc:  # the job fails as a whole, the consumer sees why
             if self._aborted is None:
                 self._aborted = exc
@@ -164,6 +234,8 @@ class Scheduler:
             self.done(self._aborted)
         finally:
             self._release_futures()
+            for task in self.tasks:
+                task.remove_listener(_ignore, self._task_signalled)
             self.done(None)
 
     # -- start-up --------------------------------------------------------------------------------
@@ -187,7 +259,7 @@ class Scheduler:
             if task.succeeded:  # marked done before the job: never executed
                 self._succeeded.add(task)
                 task.state = "done"
-                self._report(task)
+                self.done(task)
         if all(task in self._succeeded for task in self.tasks):
             self._finished = True
             return
@@ -197,8 +269,13 @@ class Scheduler:
         """Whether dask must enforce ``concurrency`` (some worker has more threads than that)."""
         if all(w.nthreads <= self.concurrency for w in self.workers):
             return False
-        info = self.client.scheduler_info()["workers"]
-        if all(SLOT_RESOURCE in (w.get("resources") or {}) for w in info.values()):
+        known = _slot_workers.setdefault(self.client, set())
+        if all(w.address in known for w in self.workers):
+            return True
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        known.update(address for address, w in info.items()
+                     if SLOT_RESOURCE in (w.get("resources") or {}))
+        if all(w.address in known for w in self.workers if w.address in info):
             return True
         logger.warning(
             "Workers run more threads than bndl.execute.concurrency=%d and some were started "
@@ -211,10 +288,15 @@ class Scheduler:
         for dep in task.dependencies:
             if dep in self._succeeded or dep in wave:
                 continue
-            if dep.remote and dep in self._in_flight:
-                continue
+            if dep.remote and dep in self._in_flight and dep not in self._parked:
+                future = self._dask.get(dep)
+                if future is not None and future.status not in ("error", "cancelled"):
+                    continue  # dask passes the result on when it is there
             return False
         return True
+
+    def _waiting(self, task: Task) -> bool:
+        return task in self._succeeded or task in self._in_flight or task in self._parked
 
     def _schedule(self) -> None:
         """Submit every remote task that can go to dask now; start ready driver-side tasks."""
@@ -222,35 +304,30 @@ class Scheduler:
             return
         wave: list[Task] = []
         wave_set: set[Task] = set()
-        for task in self.tasks:  # sorted by priority, dependencies come first in practice
-            if task in self._succeeded or task in self._in_flight:
-                continue
-            if task.remote:
-                if self._ready_to_submit(task, wave_set):
-                    wave.append(task)
-                    wave_set.add(task)
-            elif all(dep in self._succeeded for dep in task.dependencies):
-                self._execute_local(task)
-        # dependencies listed after their dependents (unusual priorities) need a second look
         changed = True
-        while changed:
+        while changed:  # dependencies ordered after their dependents need another pass
             changed = False
-            for task in self.tasks:
-                if (task.remote and task not in wave_set and task not in self._succeeded
-                        and task not in self._in_flight and self._ready_to_submit(task, wave_set)):
-                    wave.append(task)
-                    wave_set.add(task)
-                    changed = True
+            for task in self.tasks:  # sorted by priority
+                if self._waiting(task) or task in wave_set:
+                    continue
+                if task.remote:
+                    if self._ready_to_submit(task, wave_set):
+                        wave.append(task)
+                        wave_set.add(task)
+                        changed = True
+                elif all(dep in self._succeeded for dep in task.dependencies):
+                    self._execute_local(task)
         if wave:
             self._submit(_topological(wave, wave_set))
-        if not self._in_flight and not all(t in self._succeeded for t in self.tasks):
+        if not self._in_flight and not self._parked and \
+                not all(t in self._succeeded for t in self.tasks):
             stuck = [t for t in self.tasks if t not in self._succeeded]
             raise Exception(f"No tasks executable (all tasks have dependencies): {stuck[:5]}")
 
     def _alive_workers(self) -> list[WorkerHandle]:
         return [w for w in self.workers if w.name not in self._failed_workers]
 
-    def _placement(self, task: Task) -> dict[str, Any]:
+    def _placement(self, task: Task) -> tuple[dict[str, Any], frozenset[str] | None]:
         alive = self._alive_workers()
         allowed = [w for w in alive if w.name not in self._forbidden[task]]
         if not allowed:
@@ -258,16 +335,18 @@ class Scheduler:
         # a retry avoids the workers the task failed on, while another worker is left
         fresh = [w for w in allowed if w.name not in self._failed_on[task]] or allowed
         annotations: dict[str, Any] = {"priority": -self._rank[task]}
-        if len(fresh) < len(alive):
-            annotations["workers"] = tuple(sorted(w.address for w in fresh))
-        else:
-            preferred = [w.address for w in fresh if w.name in self._preferred.get(task, ())]
-            if preferred:
-                annotations["workers"] = tuple(sorted(preferred))
-                annotations["allow_other_workers"] = True
+        restriction = None
+        preferred = [w.address for w in fresh if w.name in self._preferred.get(task, ())]
+        if len(fresh) < len(alive) or not self.whole_cluster:
+            # dask cannot prefer within a strict subset: being allowed comes first
+            restriction = frozenset(w.address for w in fresh)
+            annotations["workers"] = tuple(sorted(restriction))
+        elif preferred:
+            annotations["workers"] = tuple(sorted(preferred))
+            annotations["allow_other_workers"] = True
         if self._use_slots:
             annotations["resources"] = {SLOT_RESOURCE: SLOTS // self.concurrency}
-        return annotations
+        return annotations, restriction
 
     def _submit(self, wave: list[Task]) -> None:
         layers: dict[tuple, dict[str, tuple]] = defaultdict(dict)
@@ -277,31 +356,28 @@ class Scheduler:
         for task in wave:
             generation = self._generation.get(task, -1) + 1
             self._generation[task] = generation
-            key = f"{self._labels[task]}-j{self.job_id}-{self._rank[task]}-g{generation}"
+            key = f"{self._labels[task]}-{self.token}-{self._rank[task]}-g{generation}"
             self._keys[task] = key
             remote_deps, literals = [], {}
             for dep in sorted(task.dependencies):
-                if dep in wave_set:
-                    remote_deps.append(dep)
-                elif dep.remote and dep in self._dask and dep in self._in_flight:
-                    remote_deps.append(dep)
-                elif dep.remote and dep in self._dask and self._dask[dep].status == "finished":
+                if dep in wave_set or (dep.remote and dep in self._dask and (
+                        dep in self._in_flight or self._dask[dep].status == "finished")):
                     remote_deps.append(dep)
                 else:  # ran on the driver, was marked done, or its result was already fetched
                     literals[dep] = self._value_of(dep)
             spec = task.spec(remote_deps, literals)
             refs = [self._keys[d] if d in wave_set else self._dask[d] for d in remote_deps]
-            meta = TaskMeta(key, task.id, task.desc or task.name)
-            annotations = self._placement(task)
+            final = self._failures[task] + 1 >= self.attempts
+            meta = TaskMeta(key, task.id, task.desc or task.name, self.token, final)
+            annotations, restriction = self._placement(task)
+            self._restriction[task] = restriction
             signature = _freeze(annotations)
             layers[signature][key] = (invoke, meta, spec, *refs)
             layer_annotations[signature] = annotations
             keys.append(key)
-            task.state = "blocked" if any(d not in self._succeeded for d in task.dependencies) \
-                else "pending"
         graph_layers = {}
         for i, (signature, layer) in enumerate(layers.items()):
-            graph_layers[f"bndl-j{self.job_id}-w{i}-{id(layer)}"] = MaterializedLayer(
+            graph_layers[f"bndl-{self.token}-w{i}-{id(layer)}"] = MaterializedLayer(
                 layer, annotations=layer_annotations[signature])
         graph = HighLevelGraph(graph_layers, {name: set() for name in graph_layers})
         futures = self.client.get(graph, keys, sync=False)
@@ -310,9 +386,20 @@ class Scheduler:
             future = by_key[self._keys[task]]
             self._dask[task] = future
             self._in_flight.add(task)
+            if all(d in self._succeeded for d in task.dependencies):
+                self._set_pending(task)
+            else:
+                task.state = "blocked"
             generation = self._generation[task]
             future.add_done_callback(
                 lambda fut, task=task, gen=generation: self._events.put(("dask", task, gen, fut)))
+
+    def _set_pending(self, task: Task) -> None:
+        """Handed to dask with its inputs available: the task is ``pending`` from now on."""
+        task.state = "pending"
+        if task.future is None or task.future.done():
+            task.future = concurrent.futures.Future()
+            task.signal_start()
 
     def _value_of(self, task: Task) -> Any:
         if task in self._outcomes:
@@ -323,31 +410,41 @@ class Scheduler:
         workers = [w for w in self._alive_workers() if w.name not in self._forbidden[task]]
         if not workers:
             raise Exception(f"{task} cannot be executed on any available workers")
+        workers = [w for w in workers if w.name not in self._failed_on[task]] or workers
         preferred = [w for w in workers if w.name in self._preferred.get(task, ())]
-        worker = (preferred or workers)[0]
+        worker = min(preferred or workers, key=lambda w: self._local_load[w.name])
         self._in_flight.add(task)
+        self._local_load[worker.name] += 1
         task.state = "pending"
         try:
             task.execute(self, worker)
         except concurrent.futures.CancelledError:
             self._in_flight.discard(task)
+            self._local_load[worker.name] -= 1
             return
         except Exception as exc:
-            task.mark_failed(exc)
+            self._marking = True
+            try:
+                task.mark_failed(exc)
+            finally:
+                self._marking = False
         future = task.future
         if future is None:
             raise Exception(f"{task}.execute() did not give the task a future")
-        future.add_done_callback(lambda fut, task=task: self._events.put(("local", task, fut)))
+        future.add_done_callback(
+            lambda fut, task=task, w=worker.name: self._events.put(("local", task, fut, w)))
 
     def execute_remote(self, task: Task, worker: WorkerHandle) -> concurrent.futures.Future:
-        """Run one RmiTask on ``worker`` outside a batch (when a caller calls ``execute``)."""
+        """Run one RmiTask on ``worker`` outside the batch (an RmiTask subclass with its own
+        ``execute()`` that calls ``RmiTask.execute``)."""
         task.set_executing(worker)
-        key = f"{self._labels.get(task, 'task')}-j{self.job_id}-single-{id(task)}"
-        deps = sorted(task.dependencies)
-        literals = {dep: self._value_of(dep) for dep in deps}
+        key = f"{self._labels.get(task, 'task')}-{self.token}-single-{id(task)}-{task.attempts}"
+        literals = {dep: self._value_of(dep) for dep in task.dependencies}
         spec = task.spec([], literals)
-        dask_future = self.client.submit(invoke, TaskMeta(key, task.id, task.desc or task.name),
-                                         spec, key=key, workers=[worker.address], pure=False)
+        final = self._failures[task] + 1 >= self.attempts
+        meta = TaskMeta(key, task.id, task.desc or task.name, self.token, final)
+        dask_future = self.client.submit(invoke, meta, spec, key=key, workers=[worker.address],
+                                         allow_other_workers=False, pure=False)
         result_future = task.future
 
         def finish(fut):
@@ -362,9 +459,21 @@ class Scheduler:
             finally:
                 task.signal_stop()
 
+        # fut.result() blocks: not on the client's event loop
         dask_future.add_done_callback(lambda fut: threading.Thread(
             target=finish, args=(fut,), daemon=True).start())
         return result_future
+
+    def _task_signalled(self, task: Task) -> None:
+        """Stop listener on every task: notices tasks marked failed after the fact."""
+        if self._marking or self._finished or not task.done:
+            return
+        try:
+            exc = task.future.exception(timeout=0)
+        except BaseException:
+            return
+        if isinstance(root_exc(exc) if exc is not None else None, FailedDependency):
+            self._events.put(("marked", task))
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -377,7 +486,8 @@ class Scheduler:
         to_fetch: list[tuple[Task, Any]] = []
         failures: list[tuple[Task, BaseException | None, Any]] = []
         for event in batch:
-            if event[0] == "dask":
+            kind = event[0]
+            if kind == "dask":
                 _, task, generation, future = event
                 if generation != self._generation.get(task) or task not in self._in_flight:
                     continue  # a superseded attempt
@@ -388,16 +498,20 @@ class Scheduler:
                         self._leaf_succeeded(task, future)
                 elif future.status in ("error", "cancelled", "lost"):
                     failures.append((task, None, future))
-            elif event[0] == "local":
-                _, task, future = event
+            elif kind == "local":
+                _, task, future, worker = event
+                self._local_load[worker] -= 1
                 if task not in self._in_flight:
                     continue
                 self._in_flight.discard(task)
-                if future.cancelled() or future.exception() is not None:
-                    failures.append((task, future.exception() if not future.cancelled()
-                                     else concurrent.futures.CancelledError(), None))
+                if future.cancelled():
+                    failures.append((task, concurrent.futures.CancelledError(), None))
+                elif future.exception() is not None:
+                    failures.append((task, future.exception(), None))
                 else:
                     self._task_succeeded(task)
+            elif kind == "marked":
+                self._marked_failed(event[1])
         if to_fetch:
             self._fetch(to_fetch, failures)
         for task, exc, future in failures:
@@ -436,7 +550,9 @@ class Scheduler:
             task.executed_on.append(outcome.worker)
             task.attempts += 1
             self._on_outcome_hook(task, outcome)
-            if task.future is None or not task.future.done() or task.failed:
+            if task.future is not None and not task.future.done():
+                task.future.set_result(outcome.value)
+            else:
                 task.future = concurrent.futures.Future()
                 task.future.set_result(outcome.value)
             self._task_succeeded(task)
@@ -444,7 +560,8 @@ class Scheduler:
     def _leaf_succeeded(self, task: Task, future) -> None:
         self._in_flight.discard(task)
         task.attempts += 1
-        task.future = _LeafResult(future, lambda outcome, t=task: self._leaf_outcome(t, outcome))
+        task.future = _LeafResult(future, self._fetcher,
+                                  lambda outcome, t=task: self._leaf_outcome(t, outcome))
         del self._dask[task]  # the _LeafResult owns the dask future now
         self._task_succeeded(task)
 
@@ -456,17 +573,17 @@ class Scheduler:
         self._succeeded.add(task)
         task.state = "done"
         for dependent in task.dependents:
-            if dependent in self._in_flight and all(d in self._succeeded
-                                                     for d in dependent.dependencies):
-                dependent.state = "pending"
-        if task.stopped_on is None or task.started_on is None:
-            if task.started_on is None:
-                task.signal_start()
-            task.signal_stop()
-        self._report(task)
-
-    def _report(self, task: Task) -> None:
-        self._reported.add(task)
+            if dependent in self._in_flight and dependent.remote and \
+                    all(d in self._succeeded for d in dependent.dependencies):
+                self._set_pending(dependent)
+        if task.started_on is None:
+            task.signal_start()
+        if task.stopped_on is None:  # a driver-side task has signalled its stop itself
+            self._marking = True
+            try:
+                task.signal_stop()
+            finally:
+                self._marking = False
         self.done(task)
 
     # -- failures --------------------------------------------------------------------------------
@@ -480,29 +597,52 @@ class Scheduler:
                 exc = concurrent.futures.CancelledError(f"{task} was cancelled in dask")
             except Exception as fetch_error:
                 exc = fetch_error
-        if isinstance(exc, TaskFailure) and exc.key != self._keys.get(task):
-            # dask failed this task because a dependency failed: that one is handled on its own,
-            # and this one is re-submitted once its dependency is re-run
-            self._forget_attempt(task)
+        if isinstance(exc, TaskFailure):
+            if exc.key != self._keys.get(task):
+                # dask failed this task because a dependency failed: that one is handled on its
+                # own, and this one is re-submitted once its dependency is re-run
+                self._forget_attempt(task)
+                return
+            if exc.refused:
+                # the job was cancelled on that worker because a task failed for good; the
+                # driver hears of that failure any moment and aborts
+                self._forget_attempt(task)
+                self._parked.add(task)
+                self._parked_since = self._parked_since or time.monotonic()
+                return
+            error, worker = exc.error, exc.worker
+        else:
+            error = root_exc(exc) if exc is not None else exc
+            worker = None if task.remote else task.executed_on_last()
+        if isinstance(error, DependenciesFailed):
+            self._dependencies_failed(task, error)
             return
-        if isinstance(exc, TaskFailure) and isinstance(exc.error, DependenciesFailed):
-            self._dependencies_failed(task, exc.error, exc.worker)
+        if isinstance(error, FailedDependency):
+            # the task's own output (or input) is gone: run it again, no attempt used
+            if error.worker_failed is not None:
+                self._mark_worker_failed(error.worker_failed)
+            self._invalidate_downstream(task)
+            self._forget_attempt(task)
             return
         if isinstance(exc, concurrent.futures.CancelledError) and self._aborted is None:
-            # cancelled behind our back (e.g. a restart): run it again
+            # cancelled behind our back (e.g. a restart of the cluster): run it again
             self._forget_attempt(task)
             return
-        worker = exc.worker if isinstance(exc, TaskFailure) else None
         if worker is not None:
-            task.executed_on.append(worker)
-            task.attempts += 1
+            if task.remote:
+                task.executed_on.append(worker)
+                task.attempts += 1
             self._failed_on[task].add(worker)
         self._failures[task] += 1
         if self._failures[task] >= self.attempts:
             error = self._user_error(task, exc)
-            task.mark_failed(error)
+            self._marking = True
+            try:
+                task.mark_failed(error)
+            finally:
+                self._marking = False
             task.state = "failed"
-            self._report(task)
+            self.done(task)
             self._aborted = error
             return
         logger.info("%s failed on %s (attempt %d of %d), retrying", task, worker,
@@ -521,9 +661,12 @@ class Scheduler:
         self._in_flight.discard(task)
         self._succeeded.discard(task)
         self._outcomes.pop(task, None)
+        self._restriction.pop(task, None)
         future = self._dask.pop(task, None)
         if future is not None:
             future.release()
+        if task.future is not None and not task.future.done():
+            task.future = None  # back to waiting: not pending any more
         task.state = "blocked"
 
     def _invalidate_downstream(self, task: Task) -> None:
@@ -535,24 +678,43 @@ class Scheduler:
             if dependent in seen:
                 continue
             seen.add(dependent)
-            if dependent in self._in_flight:
+            if dependent in self._in_flight and dependent.remote:
                 self._forget_attempt(dependent)
                 stack.extend(dependent.dependents)
 
-    def _dependencies_failed(self, task: Task, error: DependenciesFailed, reporter: str) -> None:
+    def _marked_failed(self, task: Task) -> None:
+        """``task`` was marked failed (FailedDependency) from outside: re-run it and make what
+        depends on it and has not run yet wait for that."""
+        if task not in self._succeeded or not task.failed:
+            return
+        exc = root_exc(task.exception())
+        if getattr(exc, "worker_failed", None) is not None:
+            self._mark_worker_failed(exc.worker_failed)
+        self._invalidate_downstream(task)
+        self._forget_attempt(task)
+        if not self._alive_workers():
+            raise Exception("Unable to complete job, all workers failed")
+
+    def _dependencies_failed(self, task: Task, error: DependenciesFailed) -> None:
         lost: set[Task] = set()
         for worker_name, task_ids in error.failures.items():
             for task_id in task_ids:
                 dep = self._by_id.get(_normalise_id(task_id))
                 if dep is None:
                     raise Exception(f"{task} reported an unknown dependency {task_id!r} as failed")
+                if dep not in self._succeeded:
+                    continue  # already being re-run: the reporter waits for that run
                 last = self._outcomes[dep].worker if dep in self._outcomes else \
                     dep.executed_on_last()
                 if worker_name is not None and last is not None and last != worker_name:
                     continue  # stale report: the dependency has run elsewhere since
                 if worker_name is not None:
                     self._mark_worker_failed(worker_name)
-                dep.mark_failed(FailedDependency(worker_name))
+                self._marking = True
+                try:
+                    dep.mark_failed(FailedDependency(worker_name))
+                finally:
+                    self._marking = False
                 lost.add(dep)
         # re-run the lost tasks, whatever lies between them and the reporter (e.g. a barrier
         # holding their locations), and whatever in dask still waits on their old results
@@ -565,63 +727,65 @@ class Scheduler:
             raise Exception("Unable to complete job, all workers failed")
 
     def _mark_worker_failed(self, name: str) -> None:
-        live = {info.get("name") for info in self.client.scheduler_info()["workers"].values()}
-        live = {str(n) for n in live}
+        live = {str(info.get("name"))
+                for info in self.client.scheduler_info(n_workers=-1)["workers"].values()}
         if name not in live:  # really gone; a worker that is still there keeps its place
             self._failed_workers.add(name)
 
     def _check_workers(self) -> None:
         """Notice workers that left while tasks are restricted to them (dask would wait)."""
+        if self._parked_since is not None and time.monotonic() - self._parked_since > 10:
+            raise Exception(f"Tasks were refused by workers on which this job was cancelled, "
+                            f"but no failure arrived: {sorted(self._parked)[:5]}")
         try:
-            info = self.client.scheduler_info()["workers"]
+            info = self.client.scheduler_info(n_workers=-1)["workers"]
         except Exception:
             return
-        live = {str(i.get("name")) for i in info.values()}
-        gone = {w.name for w in self.workers} - live - self._failed_workers
-        new = [WorkerHandle.from_info(address, i) for address, i in info.items()
-               if str(i.get("name")) not in {w.name for w in self.workers}]
-        if new:
-            self.workers.extend(new)
-            for task in self.tasks:
-                self._forbidden.setdefault(task, set())
-        if not gone:
+        live = {str(i.get("name")): address for address, i in info.items()}
+        moved = False
+        for i, worker in enumerate(self.workers):
+            if worker.name in self._failed_workers:
+                continue
+            address = live.get(worker.name)
+            if address is None:
+                self._failed_workers.add(worker.name)
+                moved = True
+            elif address != worker.address:  # restarted under the same name
+                self.workers[i] = dataclasses.replace(worker, address=address)
+                moved = True
+        if not moved:
             return
-        self._failed_workers |= gone
         if not self._alive_workers():
             raise Exception("Unable to complete job, all workers failed")
-        stranded = [t for t in self._in_flight if t.remote and self._restricted_to_failed(t)]
+        addresses = {w.address for w in self._alive_workers()}
+        stranded = [t for t in self._in_flight if t.remote and self._restriction.get(t)
+                    and not self._restriction[t] & addresses]
         for task in stranded:
+            logger.info("%s was restricted to workers that are gone; placing it again", task)
             self._invalidate_downstream(task)
             self._forget_attempt(task)
         if stranded:
             self._schedule()
 
-    def _restricted_to_failed(self, task: Task) -> bool:
-        future = self._dask.get(task)
-        if future is None:
-            return False
-        allowed = [w for w in self.workers if w.name not in self._forbidden[task]]
-        return all(w.name in self._failed_workers for w in allowed)
-
     # -- teardown --------------------------------------------------------------------------------
 
     def _cancel_everything(self) -> None:
         in_flight = [self._dask[t] for t in self._in_flight if t in self._dask]
-        keys = [self._keys[t] for t in self._in_flight if t in self._keys]
         for task in self.tasks:
-            if not task.done and task.future is not None:
+            if task.future is not None and not task.future.done():
                 task.future.cancel()
+        if in_flight or self._parked:
+            try:  # tasks not started never will; running ones get TaskCancelled in their thread
+                self.client.run(inject_cancel, job=self.token, on_error="return")
+            except Exception:
+                logger.debug("cancelling the job on the workers failed", exc_info=True)
         if in_flight:
             try:
                 self.client.cancel(in_flight)
             except Exception:
                 logger.debug("cancelling futures failed", exc_info=True)
-        if keys:
-            try:  # pre-empt tasks already running: TaskCancelled is raised in their threads
-                self.client.run(inject_cancel, keys=keys)
-            except Exception:
-                logger.debug("injecting TaskCancelled failed", exc_info=True)
         self._in_flight.clear()
+        self._parked.clear()
 
     def _release_futures(self) -> None:
         for future in self._dask.values():
@@ -630,6 +794,10 @@ class Scheduler:
             except Exception:
                 pass
         self._dask.clear()
+
+
+def _ignore(_task: Task) -> None:
+    pass
 
 
 def _topological(wave: list[Task], wave_set: set[Task]) -> list[Task]:

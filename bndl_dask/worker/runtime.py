@@ -19,11 +19,21 @@ from typing import Any
 
 from distributed import get_worker
 
-from bndl_dask.worker.exceptions import TaskCancelled
+from bndl_dask.worker.exceptions import DependenciesFailed, TaskCancelled
 from bndl_dask.worker.identity import WorkerHandle
 from bndl_dask.worker.services import services_for
 
 _local = threading.local()
+
+#: errors after which the driver re-runs work rather than failing the job
+_RERUN_ERRORS: tuple[type[BaseException], ...] = (DependenciesFailed, TaskCancelled)
+
+
+def register_rerun_error(cls: type[BaseException]) -> None:
+    """Declare that a task raising ``cls`` is re-run by the driver (it does not fail the job)."""
+    global _RERUN_ERRORS
+    if cls not in _RERUN_ERRORS:
+        _RERUN_ERRORS = (*_RERUN_ERRORS, cls)
 
 
 @dataclass(frozen=True)
@@ -34,17 +44,24 @@ class DepRef:
 
 
 class TaskMeta:
-    """Identifies a task attempt to the runtime. A plain class: dask passes it through as is."""
+    """Identifies a task attempt to the runtime. A plain class: dask passes it through as is.
 
-    __slots__ = ("key", "task_id", "label")
+    ``job`` is a token unique to the job (across drivers sharing a cluster); ``final`` says that
+    a failure of this attempt fails the job, so the worker stops starting the job's other tasks
+    at once instead of waiting for the driver's cancel to arrive.
+    """
 
-    def __init__(self, key: str, task_id: Any, label: str):
+    __slots__ = ("key", "task_id", "label", "job", "final")
+
+    def __init__(self, key: str, task_id: Any, label: str, job: str = "", final: bool = False):
         self.key = key
         self.task_id = task_id
         self.label = label  # what the user sees in errors: the task, its dataset and call site
+        self.job = job
+        self.final = final
 
     def __reduce__(self):
-        return (TaskMeta, (self.key, self.task_id, self.label))
+        return (TaskMeta, (self.key, self.task_id, self.label, self.job, self.final))
 
 
 @dataclass
@@ -64,12 +81,15 @@ class TaskFailure(Exception):
     dependents that dask fails along with it, and know the worker to avoid on a retry.
     """
 
-    def __init__(self, key: str, worker: str, error: BaseException, remote_traceback: str):
-        super().__init__(key, worker, error, remote_traceback)
+    def __init__(self, key: str, worker: str, error: BaseException, remote_traceback: str,
+                 refused: bool = False):
+        super().__init__(key, worker, error, remote_traceback, refused)
         self.key = key
         self.worker = worker
         self.error = error
         self.remote_traceback = remote_traceback
+        #: the task never ran: its job was already cancelled on this worker
+        self.refused = refused
 
     def __str__(self) -> str:
         return f"{type(self.error).__name__}: {self.error} (task {self.key} on {self.worker})"
@@ -133,26 +153,32 @@ def invoke(meta: TaskMeta, spec: bytes, *deps: Any) -> TaskOutcome:
     dask_worker = get_worker()
     services = services_for(dask_worker)
     handle = services.handle
+    ident = threading.get_ident()
+    if not services.task_started(meta.key, ident, meta.job):
+        # the job was cancelled here before this task got a thread: it never starts
+        raise TaskFailure(meta.key, handle.name, TaskCancelled(meta.label), "", refused=True)
     runtime = TaskRuntime(meta, handle, dask_worker)
     previous = current_runtime()
     _local.runtime = runtime
-    ident = threading.get_ident()
     try:
         try:
-            services.task_started(meta.key, ident)
             method, args, kwargs = _unpickle_spec(spec, meta)
             args = [_resolve(a, deps) for a in args]
             kwargs = {k: _resolve(v, deps) for k, v in kwargs.items()}
             value = method(*args, **kwargs)
         finally:
+            _local.runtime = previous
+            # after this no TaskCancelled is aimed at this thread any more; one that was aimed
+            # at it but not yet delivered is dropped, so it cannot hit dask's own code
             services.task_stopped(meta.key)
-    except BaseException as exc:  # noqa: B036 - TaskCancelled may arrive as any bytecode boundary
-        _local.runtime = previous
+            _clear_async_exc(ident)
+    except BaseException as exc:  # noqa: B036 - TaskCancelled may arrive at any bytecode
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
+        if meta.final and not isinstance(exc, _RERUN_ERRORS):
+            services.cancel_job(meta.job)  # the job fails: start none of its other tasks here
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         raise TaskFailure(meta.key, handle.name, _picklable(exc), tb) from None
-    _local.runtime = previous
     return TaskOutcome(value, handle.name, handle.address, runtime.accumulator_updates)
 
 
@@ -165,10 +191,10 @@ def _picklable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
 
 
-def inject_cancel(dask_worker, keys: list[str]) -> list[str]:
-    """Raise TaskCancelled in the threads running ``keys`` on this worker (via ``client.run``)."""
-    services = services_for(dask_worker)
-    return services.cancel_running(keys, _raise_in_thread)
+def inject_cancel(dask_worker, job: str) -> list[str]:
+    """Cancel job ``job`` on this worker (run via ``client.run``): its tasks that have not
+    started never will, and TaskCancelled is raised in the threads running the others."""
+    return services_for(dask_worker).cancel_job(job, _raise_in_thread)
 
 
 def _raise_in_thread(ident: int) -> bool:
@@ -176,3 +202,7 @@ def _raise_in_thread(ident: int) -> bool:
         ctypes.c_ulong(ident), ctypes.py_object(TaskCancelled)
     )
     return done == 1
+
+
+def _clear_async_exc(ident: int) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)

@@ -18,6 +18,8 @@ from bndl_dask.worker.blockstore import BlockStore
 from bndl_dask.worker.identity import WorkerHandle
 
 EXTENSION_NAME = "bndl"
+#: how many cancelled job tokens a worker remembers (a job's tokens are never reused)
+_CANCELLED_JOBS_KEPT = 4096
 _create_lock = threading.Lock()
 
 
@@ -43,17 +45,21 @@ class WorkerServices:
         self.objects: dict[Hashable, Any] = {}
         self.broadcasts: dict[str, Any] = {}
         self.broadcast_lock = threading.Lock()
-        self._running: dict[str, int] = {}
-        self._cancelled: set[str] = set()
+        self._running: dict[str, tuple[int, str]] = {}  # key -> (thread ident, job token)
+        self._cancelled_jobs: dict[str, None] = {}  # insertion-ordered, bounded
         self._lock = threading.Lock()
         worker.handlers["bndl_get_blocks"] = self.get_blocks
         worker.handlers["bndl_get_object"] = self.get_object
 
     # -- running tasks and cancellation -------------------------------------------------------
 
-    def task_started(self, key: str, ident: int) -> None:
+    def task_started(self, key: str, ident: int, job: str = "") -> bool:
+        """Register ``key`` as running in thread ``ident``; False if its job was cancelled."""
         with self._lock:
-            self._running[key] = ident
+            if job and job in self._cancelled_jobs:
+                return False
+            self._running[key] = (ident, job)
+            return True
 
     def task_stopped(self, key: str) -> None:
         with self._lock:
@@ -63,14 +69,22 @@ class WorkerServices:
         with self._lock:
             return list(self._running)
 
-    def cancel_running(self, keys: list[str], raise_in_thread: Callable[[int], bool]) -> list[str]:
-        cancelled = []
+    def cancel_job(self, job: str, raise_in_thread: Callable[[int], bool] | None = None
+                   ) -> list[str]:
+        """Start no more tasks of ``job`` here; with ``raise_in_thread``, also interrupt the
+        running ones (under the lock, so never a thread that has moved on to other work)."""
+        if not job:
+            return []
+        interrupted = []
         with self._lock:
-            for key in keys:
-                ident = self._running.get(key)
-                if ident is not None and raise_in_thread(ident):
-                    cancelled.append(key)
-        return cancelled
+            self._cancelled_jobs[job] = None
+            while len(self._cancelled_jobs) > _CANCELLED_JOBS_KEPT:
+                del self._cancelled_jobs[next(iter(self._cancelled_jobs))]
+            if raise_in_thread is not None:
+                for key, (ident, running_job) in self._running.items():
+                    if running_job == job and raise_in_thread(ident):
+                        interrupted.append(key)
+        return interrupted
 
     # -- blocks served to other workers -------------------------------------------------------
 
