@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from typing import Any
 
 import dask.config
@@ -69,7 +71,7 @@ def check_port(port: Any) -> int:
 
 
 def check_reachable(address: str, timeout: float) -> None:
-    """Fail fast, naming the address, when nothing listens there (plain TCP addresses only)."""
+    """Fail fast with a ConnectionError naming the address when nothing listens there."""
     scheme, _, rest = address.partition("://")
     if scheme not in ("tcp", "tls"):
         return
@@ -79,7 +81,7 @@ def check_reachable(address: str, timeout: float) -> None:
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as exc:
-        raise OSError(
+        raise ConnectionError(
             f"Could not reach a dask scheduler at {address} ({exc.strerror or exc}). Is "
             f"`dscheduler` (or `dask scheduler`) running there, and the address right?"
         ) from None
@@ -202,6 +204,7 @@ class EmbeddedCluster:
         self._reader = threading.Thread(target=self._drain, name="bndl-dworker-stderr",
                                         daemon=True)
         self._reader.start()
+        _running_clusters.add(self)
         try:
             self._await_workers(start_timeout)
         except BaseException:
@@ -234,19 +237,34 @@ class EmbeddedCluster:
 
     def close(self, timeout: float = 20) -> None:
         """Stop the workers (SIGTERM, then SIGKILL after ``timeout``), then the scheduler."""
+        _running_clusters.discard(self)
         process = self.process
-        if process.poll() is None:
-            try:
-                process.terminate()
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            except ProcessLookupError:
-                pass
-        with quiet_logs():
+        with quiet_logs():  # the scheduler logs each worker leaving
+            if process.poll() is None:
+                try:
+                    process.terminate()
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                except ProcessLookupError:
+                    pass
             self.local_cluster.close()
 
     def __repr__(self) -> str:
         return (f"<EmbeddedCluster {self.scheduler_address}, {self.worker_count} worker "
                 f"processes>")
+
+
+_running_clusters: weakref.WeakSet[EmbeddedCluster] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_running_clusters() -> None:
+    """Stop worker processes left running at interpreter exit (before dask's own exit handlers,
+    which would close the scheduler first and leave the workers waiting for it)."""
+    for cluster in list(_running_clusters):
+        try:
+            cluster.close()
+        except Exception:
+            pass

@@ -44,10 +44,13 @@ class ExecutorClient(Client):
                  memory_limit: Any = None, dashboard: bool | None = None,
                  connect_timeout: float | None = None, **kwargs: Any):
         self._owned_cluster = None
+        self._serves_dashboard = True
         timeout = connect_timeout or config.get("bndl.net.connect_timeout")
         if address is not None and worker_count is not None:
             raise ValueError("worker_count only applies to an embedded cluster")
         if address is None:
+            self._serves_dashboard = dashboard if dashboard is not None else bool(
+                config.get("bndl.net.dashboard"))
             self._owned_cluster = start_local_cluster(
                 worker_count, threads_per_worker, memory_limit, dashboard, security=security)
             target: Any = getattr(self._owned_cluster, "local_cluster", self._owned_cluster)
@@ -78,6 +81,13 @@ class ExecutorClient(Client):
         if more and any(dask.is_dask_collection(c) for c in more):
             return super().compute([collections, *more], **kwargs)
         return super().compute(collections, *more, **kwargs)
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The dask dashboard's address; None for an embedded cluster started without one."""
+        if not self._serves_dashboard:
+            return None
+        return super().dashboard_link
 
     def _close_owned_cluster(self) -> None:
         cluster, self._owned_cluster = self._owned_cluster, None
