@@ -144,6 +144,7 @@ class FileSystem:
         """Offsets just after each occurrence of ``sep`` in the file, then its size when the
         file does not end with ``sep``."""
         offset, data = 0, b""  # data: unconsumed bytes, starting at file offset ``offset``
+        last = 0
         with self.open(path, "rb") as file:
             while True:
                 block = file.read(_READ_BLOCK)
@@ -156,13 +157,15 @@ class FileSystem:
                     if found < 0:
                         break
                     start = found + len(sep)
-                    yield offset + start
+                    last = offset + start
+                    yield last
                 # keep what may be the start of a separator cut by the block boundary
                 cut = max(start, len(data) - (len(sep) - 1))
                 offset += cut
                 data = data[cut:]
-        if data:
-            yield offset + len(data)
+        size = offset + len(data)
+        if size > last:
+            yield size
 
 
 # -- listing and cutting into partitions ---------------------------------------------------------
