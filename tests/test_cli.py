@@ -22,6 +22,9 @@ import pytest
 
 from bndl_dask.worker.slots import SLOT_RESOURCE
 
+# starting clusters of processes is slow on a busy machine
+pytestmark = pytest.mark.timeout(300)
+
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 START_TIMEOUT = 90  # seconds; the machine is shared and slow
 

@@ -19,6 +19,9 @@ import bndl_dask
 from bndl_dask import ComputeContext, Executor, get_context, set_context
 from bndl_dask.worker.identity import WorkerHandle
 
+# starting clusters of processes is slow on a busy machine
+pytestmark = pytest.mark.timeout(300)
+
 
 def inc(x):
     return x + 1

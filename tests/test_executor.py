@@ -20,6 +20,9 @@ from test_cli import cli_cluster  # noqa: F401  (the shared session fixture)
 
 from bndl_dask import ComputeContext, Executor, as_completed, wait
 
+# starting clusters of processes is slow on a busy machine
+pytestmark = pytest.mark.timeout(300)
+
 
 def inc(x):
     return x + 1
