@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterable, Iterator
 
 from bndl_dask.datasets.core import Partition
 from bndl_dask.datasets.dataset import Dataset
+from bndl_dask.worker.exceptions import DependenciesFailed
 from bndl_dask.worker.shuffle import (
     ShuffleWriter,
     decode_blocks,
     fetch_bucket,
     gc_paused,
     sort_records,
+    writer_task_id,
 )
 
 
@@ -25,11 +27,12 @@ class ShufflePartition(Partition):
         from bndl_dask.planning.tasks import shuffle_inputs
 
         dset = self.dset
-        try:
-            manifests = shuffle_inputs()[dset.id]
-        except KeyError:
-            raise RuntimeError(f"{dset!r} partition {self.idx} ran without its shuffle input"
-                               ) from None
+        manifests = shuffle_inputs().get(dset.id)
+        if manifests is None or any(m is None for m in manifests):
+            # the map side was skipped (planned behind a cache that has since been lost):
+            # have the scheduler run the writers now, then this task again
+            raise DependenciesFailed({None: [writer_task_id(dset.id, idx)
+                                             for idx in range(dset.map_count)]})
         blobs = fetch_bucket(dset.id, self.idx, manifests)
         with gc_paused():
             return dset.merge(decode_blocks(blobs, dset.serialization, dset.compression))
@@ -50,6 +53,7 @@ class ShuffleDataset(Dataset):
                  merge: Callable | None = None, reverse: bool = False):
         super().__init__(src.ctx, src)
         self._pcount = pcount
+        self.map_count = src.pcount
         self.placement = placement
         self.key = key
         self.kind = kind

@@ -48,22 +48,24 @@ class JobPlanner:
         self.barriers: dict[str, BarrierTask] = {}
         self.cached_datasets: dict[str, Dataset] = {}
         self.shuffles: list[Dataset] = []
+        self._skipped: set[str] = set()
         self._live_addresses = {w.address for w in ctx.workers}
 
     def _add(self, task: Task) -> Task:
         self.tasks.append(task)
         return task
 
-    def _prepare_chain(self, part: Partition) -> list[Dataset]:
-        """Walk ``part``'s lineage; note cached copies; return the shuffles it reads from."""
-        boundaries: list[Dataset] = []
-        stack = [part]
+    def _prepare_chain(self, part: Partition, skipped: bool = False) -> dict[Dataset, bool]:
+        """Walk ``part``'s lineage; note cached copies; return the shuffles it reads from, each
+        with whether its map side may be skipped (only reached through live caches)."""
+        boundaries: dict[Dataset, bool] = {}
+        stack = [(part, skipped)]
         seen = set()
         while stack:
-            current = stack.pop()
-            if id(current) in seen:
+            current, skipped = stack.pop()
+            if (id(current), skipped) in seen:
                 continue
-            seen.add(id(current))
+            seen.add((id(current), skipped))
             dset = current.dset
             if dset._cache_options is not None:
                 self.cached_datasets[dset.id] = dset
@@ -73,26 +75,38 @@ class JobPlanner:
                     location = None
                 current.cache_location = location
                 if location is not None:
-                    continue  # read from the cache: nothing upstream needs computing
+                    # read from the cache: upstream shuffles are planned but not run, so that
+                    # a cache lost meanwhile can be recomputed (DependenciesFailed re-runs them)
+                    skipped = True
             if dset.sync_required:
-                if dset not in boundaries:
-                    boundaries.append(dset)
+                boundaries[dset] = boundaries.get(dset, True) and skipped
                 continue
-            stack.extend(current.source_partitions())
+            stack.extend((source, skipped) for source in current.source_partitions())
         return boundaries
 
-    def _inputs(self, boundaries: list[Dataset]) -> dict[str, BarrierTask]:
-        return {SHUFFLE_INPUT_PREFIX + dset.id: self.barrier(dset) for dset in boundaries}
+    def _inputs(self, boundaries: dict[Dataset, bool]) -> dict[str, BarrierTask]:
+        return {SHUFFLE_INPUT_PREFIX + dset.id: self.barrier(dset, skipped)
+                for dset, skipped in boundaries.items()}
 
-    def barrier(self, shuffle: Dataset) -> BarrierTask:
-        """The barrier after the map side of ``shuffle`` (planned once per job)."""
+    def barrier(self, shuffle: Dataset, skipped: bool = False) -> BarrierTask:
+        """The barrier after the map side of ``shuffle`` (planned once per job).
+
+        ``skipped``: only cached partitions read the shuffle, so its writers and barrier are
+        marked done without running (BNDL does the same); a reader that finds no manifests
+        then raises DependenciesFailed and the scheduler runs them after all.
+        """
         if shuffle.id in self.barriers:
-            return self.barriers[shuffle.id]
+            barrier = self.barriers[shuffle.id]
+            if not skipped and shuffle.id in self._skipped:
+                self._skipped.discard(shuffle.id)
+                for task in (barrier, *barrier.dependencies):
+                    task.future = None  # un-mark: an uncached partition needs it run
+            return barrier
         self.shuffles.append(shuffle)
         writers = []
         writer = shuffle.shuffle_writer()
         for part in shuffle.src.parts():
-            inputs = self._inputs(self._prepare_chain(part))
+            inputs = self._inputs(self._prepare_chain(part, skipped))
             writers.append(self._add(PartitionTask(
                 self.ctx, (shuffle.id + ".w", part.idx), write_partition, (part, writer), inputs,
                 part=part, priority=len(self.tasks), name=f"{self.name} shuffle-write",
@@ -101,6 +115,10 @@ class JobPlanner:
                               priority=len(self.tasks), name=f"{self.name} barrier",
                               desc=f"barrier of {shuffle!r}")
         self.barriers[shuffle.id] = self._add(barrier)
+        if skipped:
+            self._skipped.add(shuffle.id)
+            for task in (*writers, barrier):
+                task.mark_done()
         return barrier
 
     def partition_task(self, part: Partition, transform: Callable | None) -> PartitionTask:

@@ -33,6 +33,8 @@ KINDS = ("list", "sorted", "set", "dict")
 _CHUNK = 65536
 #: how long a reducer waits for one holder before counting it as lost (seconds)
 FETCH_TIMEOUT = 120
+#: how long a reducer tries to connect to a holder before counting it as lost (seconds)
+CONNECT_TIMEOUT = 5
 
 
 class Manifest:
@@ -371,13 +373,26 @@ def fetch_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any],
 
 
 async def _fetch_remote(dask_worker, by_holder: dict[str, list]) -> dict:
+    from distributed.core import send_recv
+
+    pool = dask_worker.rpc
+
     async def one(address: str, keys: list):
         try:
-            response = await asyncio.wait_for(
-                dask_worker.rpc(address).bndl_get_blocks(keys=keys), FETCH_TIMEOUT)
-            return address, (response, None)
-        except Exception as exc:  # the holder is gone or broke the connection
+            # a short connect timeout: dask retries refused connections for its whole
+            # comm timeout, but a holder that refuses is gone and its writers must re-run
+            comm = await pool.connect(address, timeout=CONNECT_TIMEOUT)
+        except Exception as exc:
             return address, (None, exc)
+        try:
+            response = await asyncio.wait_for(
+                send_recv(comm, op="bndl_get_blocks", keys=keys), FETCH_TIMEOUT)
+            return address, (response, None)
+        except Exception as exc:  # the holder died or broke the connection meanwhile
+            comm.abort()
+            return address, (None, exc)
+        finally:
+            pool.reuse(address, comm)
 
     pairs = await asyncio.gather(*(one(a, k) for a, k in by_holder.items()))
     return dict(pairs)

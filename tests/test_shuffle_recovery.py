@@ -1,0 +1,123 @@
+"""Losing a worker that holds shuffle buckets: the reader raises DependenciesFailed, exactly the
+lost writers re-run, then the reader, and the job still returns the right answer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from distributed import Event, Queue
+
+from bndl_dask import ComputeContext
+from bndl_dask.worker.services import services_for
+
+TIMEOUT = 60
+
+
+class Gate:
+    """A partition that (on its first run) reports arrival, then waits for the test's go."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+
+    def __call__(self, data):
+        go = Event(f"go-{self.run_id}")
+        if not go.is_set():
+            Queue(f"arrived-{self.run_id}").put(os.getpid())
+            if not go.wait(TIMEOUT):
+                raise TimeoutError("the test never opened the gate")
+        return list(data)
+
+
+def _second(_gate, shuffled):
+    return list(shuffled)
+
+
+def _shuffle_holders(dask_worker):
+    keys = services_for(dask_worker).blocks.keys()
+    return sorted({key[2] for key in keys if key[0] == "shuffle"}), os.getpid(), \
+        services_for(dask_worker).handle.name
+
+
+def _wait_for_workers(ctx, count):
+    ctx.client.wait_for_workers(count, timeout=TIMEOUT)
+    ctx.await_workers(count)
+
+
+def _wait_until_gone(ctx, address):
+    """Block until the scheduler has dropped ``address`` (a condition, with a deadline)."""
+    deadline = time.monotonic() + TIMEOUT
+    while address in ctx.client.scheduler_info(n_workers=-1)["workers"]:
+        assert time.monotonic() < deadline, f"{address} still listed after {TIMEOUT}s"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def rctx():
+    """A private 3-worker context (workers get killed), shared by this module's tests."""
+    ctx = ComputeContext(worker_count=3, dashboard=False, conf={"bndl.execute.attempts": 2})
+    try:
+        _wait_for_workers(ctx, 3)
+        yield ctx
+    finally:
+        ctx.stop()
+
+
+def test_reader_recovers_lost_map_output(rctx):
+    ctx = rctx
+    run_id = os.urandom(4).hex()
+    shuffled = ctx.range(60, pcount=6).map(lambda i: i * 2).shuffle(pcount=3, sort=False)
+    gated = ctx.range(3, pcount=3).map_partitions(Gate(run_id))
+    # a zip computes the gate first, so the readers fetch buckets only after the test's kill
+    result = gated.zip_partitions(shuffled, _second)
+    arrived = Queue(f"arrived-{run_id}", client=ctx.client)
+    go = Event(f"go-{run_id}", client=ctx.client)
+
+    collected = []
+
+    def run():
+        try:
+            collected.append(sorted(result.collect()))
+        except BaseException as exc:  # reported below
+            collected.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        arrived.get(timeout=TIMEOUT)  # a reader is running: every writer has finished
+        holders = ctx.client.run(_shuffle_holders)
+        # the victim: a worker holding buckets (prefer one that is not waiting at the gate)
+        candidates = [(a, h) for a, h in holders.items() if h[0]]
+        assert candidates, holders
+        victim_address, (lost_maps, pid, victim_name) = candidates[0]
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        go.set()
+        thread.join(TIMEOUT * 2)
+    assert not thread.is_alive()
+    assert collected and not isinstance(collected[0], BaseException), collected
+    assert collected[0] == sorted(i * 2 for i in range(60))
+
+    job = ctx.jobs[-1]
+    writers = {t.id: t for t in job.tasks
+               if isinstance(t.id, tuple) and str(t.id[0]).endswith(".w")}
+    rerun = sorted(idx for (_, idx), task in writers.items() if task.attempts > 1)
+    # exactly the writers whose output was on the killed worker ran again
+    assert rerun == lost_maps, (rerun, lost_maps, victim_name)
+
+
+def test_cached_shuffle_survives_worker_loss(rctx):
+    ctx = rctx
+    _wait_for_workers(ctx, 3)  # the previous test's victim is back (the nanny restarts it)
+    dset = ctx.range(10).shuffle().cache()
+    assert dset.count() == 10
+    assert dset.count() == 10
+    pids = ctx.client.run(os.getpid)
+    victim = next(iter(pids))
+    os.kill(pids[victim], signal.SIGKILL)
+    _wait_until_gone(ctx, victim)
+    assert dset.count() == 10
+    assert dset.shuffle().count() == 10
