@@ -1,0 +1,54 @@
+"""Locality controls (BNDL §2.11; §6 test_selectexecutors)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from bndl_dask.worker.runtime import current_worker
+
+
+def where(x):
+    return current_worker().name
+
+
+def test_require_workers_pins_every_task(ctx):
+    for _ in range(2):
+        for worker in ctx.workers:
+            registered = ctx.accumulator(Counter())
+
+            def register(x, registered=registered):
+                registered.update("update", [current_worker().name])
+                return x
+
+            pinned = ctx.range(10).map(register).require_workers(lambda ws, w=worker: [w])
+            assert pinned.execute() is None
+            assert registered.value == Counter({worker.name: 10})
+
+
+def test_restriction_applies_downstream(ctx):
+    last = ctx.workers[-1]
+    pinned = ctx.range(10, pcount=4).require_workers(lambda ws: [w for w in ws if w == last])
+    assert set(pinned.map(where).collect()) == {last.name}
+    assert set(pinned.map(str).filter(None).map(where).collect()) == {last.name}
+    # a clone: the original stays unrestricted, with its own id
+    original = ctx.range(10, pcount=4)
+    clone = original.require_workers(lambda ws: ws[:1])
+    assert clone.id != original.id and original._worker_filter is None
+
+
+def test_allow_all_workers(ctx):
+    d = ctx.range(10, pcount=8)
+    assert d.allow_all_workers() is d
+    first = ctx.workers[0]
+    pinned = d.require_workers(lambda ws: [first])
+    freed = pinned.allow_all_workers()
+    assert freed is not pinned
+    assert set(pinned.map(where).collect()) == {first.name}
+    assert sorted(freed.map(lambda x: x).collect()) == list(range(10))
+    assert freed._worker_filter is None
+
+
+def test_require_local_workers(ctx):
+    # the embedded cluster runs on this machine: every worker qualifies
+    names = set(ctx.range(20, pcount=8).require_local_workers().map(where).collect())
+    assert names and names <= {w.name for w in ctx.workers}
