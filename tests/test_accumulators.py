@@ -81,7 +81,7 @@ def test_only_computed_datasets_update(ctx):
 
 def test_failed_attempts_never_count(make_ctx, tmp_path):
     """A task that adds and then fails once is retried; only the successful attempt counts."""
-    ctx = make_ctx(worker_count=2)
+    ctx = make_ctx(worker_count=1)  # a retry may run on the same worker when it is the only one
     ctx.conf["bndl.execute.attempts"] = 2
     acc = ctx.accumulator(0)
     failed = ctx.accumulator(0)

@@ -56,6 +56,9 @@ def test_collection_sources(ctx):
 def test_collection_bad_sizes(ctx, kwargs):
     with pytest.raises(ValueError):
         ctx.collection([1, 2, 3], **kwargs)
+    if "psize" not in kwargs:
+        with pytest.raises(ValueError):
+            ctx.range(3, **kwargs)
     assert ctx.range(3).count() == 3
 
 
@@ -87,6 +90,9 @@ def test_mapping(ctx):
     assert d.map_partitions_with_index(lambda i, p: [i]).collect() == [0, 1, 2]
     assert d.map_partitions_with_part(lambda part, p: [part.idx]).collect() == [0, 1, 2]
     assert d.map_partitions(lambda p: None).collect() == []
+    assert d.map_partitions(lambda p: None).map(str).collect() == []
+    assert d.map_partitions(lambda p: None if p[0] else p).union(d.map_partitions(
+        lambda p: None)).zip(d.union(d)).count() == 3
     assert ctx.collection([("a", 1), ("b", 2)]).starmap(lambda k, n: k * n).collect() == \
         ["a", "bb"]
 
@@ -200,6 +206,8 @@ def test_unpicklable_function_names_the_function(ctx):
         ctx.range(10).map(holds_a_lock).collect()
     assert "holds_a_lock" in str(info.value)
     assert "lock" in str(info.value)
+    with pytest.raises(TypeError, match="lambda.*test_narrow.py"):
+        ctx.range(10).map(lambda x: (lock, x)).collect()
     assert ctx.range(10).count() == 10
 
 

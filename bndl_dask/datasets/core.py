@@ -68,7 +68,8 @@ class Partition:
             from bndl_dask.datasets.caching import cached_compute
 
             return cached_compute(self)
-        return self._compute()
+        data = self._compute()
+        return () if data is None else data  # a function may return None for "no elements"
 
     def _compute(self) -> Iterable:
         raise NotImplementedError
