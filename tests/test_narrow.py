@@ -90,6 +90,7 @@ def test_mapping(ctx):
     assert d.map_partitions_with_index(lambda i, p: [i]).collect() == [0, 1, 2]
     assert d.map_partitions_with_part(lambda part, p: [part.idx]).collect() == [0, 1, 2]
     assert d.map_partitions(lambda p: None).collect() == []
+    assert d.map_partitions(lambda p: None).collect(parts=True) == [[], [], []]
     assert d.map_partitions(lambda p: None).map(str).collect() == []
     assert d.map_partitions(lambda p: None if p[0] else p).union(d.map_partitions(
         lambda p: None)).zip(d.union(d)).count() == 3

@@ -69,7 +69,7 @@ class Partition:
 
             return cached_compute(self)
         data = self._compute()
-        return () if data is None else data  # a function may return None for "no elements"
+        return [] if data is None else data  # a function may return None for "no elements"
 
     def _compute(self) -> Iterable:
         raise NotImplementedError
