@@ -53,12 +53,12 @@ class ShuffleDataset(Dataset):
                  merge: Callable | None = None, reverse: bool = False):
         super().__init__(src.ctx, src)
         self._pcount = pcount
-        self.map_count = src.pcount
+        self.map_count = len(src.parts())
         self.placement = placement
         self.key = key
         self.kind = kind
         self.comb = comb
-        self.sort = sort
+        self.sorts = sort  # not "sort": that is the method
         self.reverse = reverse
         self.block_size = block_size
         self.serialization = serialization
@@ -72,7 +72,7 @@ class ShuffleDataset(Dataset):
         # sorted buckets are sorted map-side only where a combiner needs sorted input: the read
         # side sorts anyway, and timsort merges already sorted runs cheaply
         return ShuffleWriter(self.id, self._pcount, self.placement, self.key, self.kind,
-                             self.comb, self.sort, self.block_size, self.serialization,
+                             self.comb, self.sorts, self.block_size, self.serialization,
                              self.compression)
 
 

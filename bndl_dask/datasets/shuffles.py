@@ -637,7 +637,7 @@ class ShuffleMixin:
             inputs = [d.map_partitions(_KeyWith(key_func)) for d in inputs]
         bounds, total = [], 0
         for dset in inputs:
-            total += dset.pcount
+            total += len(dset.parts())
             bounds.append(total)
         union = inputs[0].union(*inputs[1:])
         return union._keywise(None, _Cogroup(bounds, join), partitioner,

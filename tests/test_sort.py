@@ -1,0 +1,70 @@
+"""sort(): total order from sampled range boundaries, descending order, keys; take_ordered."""
+
+from __future__ import annotations
+
+import random
+import string
+from operator import itemgetter
+
+import pytest
+
+
+@pytest.mark.parametrize("length", [10, 1000])
+def test_sort_random_ints(ctx, length):
+    rng = random.Random(length)
+    for maximum in (3, 10, 100, 1000):
+        ints = [rng.randrange(maximum) for _ in range(length)]
+        dset = ctx.collection(ints, pcount=4)
+        assert dset.sort().collect() == sorted(ints)
+        assert dset.sort(reverse=True).collect() == sorted(ints, reverse=True)
+        if maximum == 1000:
+            pairs = dset.key_by_id().map(list)
+            assert pairs.sort(key=itemgetter(1)).values().collect() == sorted(ints)
+            # unhashable but comparable elements
+            assert dset.key_by(lambda i: i).map(list).sort().values().collect() == sorted(ints)
+
+
+def test_sort_examples(ctx):
+    letters = ctx.collection("asdfzxcvqwer")
+    assert "".join(letters.sort().collect()) == "acdefqrsvwxz"
+    assert "".join(letters.sort(reverse=True).collect()) == "zxwvsrqfedca"
+    dicts = ctx.range(5).map(lambda i: {"a": i - 2, "b": i})
+    assert [d["a"] for d in dicts.sort(key="a").collect()] == [-2, -1, 0, 1, 2]
+    assert [d["b"] for d in dicts.sort(key=lambda d: -d["b"]).collect()] == [4, 3, 2, 1, 0]
+    keyed = ctx.range(5).key_by(lambda i: i - 2)
+    assert keyed.sort(key=1).sort().collect() == [(-2, 0), (-1, 1), (0, 2), (1, 3), (2, 4)]
+
+
+def test_sort_partitions_are_ranges(ctx):
+    dset = ctx.range(1000, pcount=4).map(lambda i: (i * 7919) % 1000)
+    parts = dset.sort(pcount=5).collect(parts=True)
+    assert len(parts) == 5
+    flat = [x for part in parts for x in part]
+    assert flat == list(range(1000))
+    assert sum(1 for part in parts if part) >= 3  # the sample spreads the ranges
+    down = dset.sort(reverse=True, pcount=3).collect(parts=True)
+    assert [x for part in down for x in part] == list(range(999, -1, -1))
+    assert all(part == sorted(part, reverse=True) for part in down)
+
+
+def test_sort_edge_cases(ctx):
+    assert ctx.range(100, pcount=3).sort(pcount=1).collect() == list(range(100))
+    assert ctx.range(100, pcount=3).sort(pcount=1, reverse=True).collect() == \
+        list(range(99, -1, -1))
+    assert ctx.collection([5, 3], pcount=2).sort(pcount=6).collect() == [3, 5]
+    assert ctx.collection([], pcount=1).sort().collect() == []
+    assert ctx.collection([], pcount=3).sort().collect() == []
+    strings = [str(i) for i in range(200)]
+    assert ctx.collection(strings, pcount=4).sort().collect() == sorted(strings)
+
+
+def test_take_ordered_on_shuffled(ctx):
+    letters = ctx.collection(string.ascii_lowercase).shuffle()
+    assert "".join(letters.nlargest(2)) == "zy"
+    assert "".join(letters.nlargest(10)) == "zyxwvutsrq"
+    assert "".join(letters.nsmallest(2)) == "ab"
+    assert "".join(letters.nsmallest(10)) == "abcdefghij"
+    numbers = ctx.range(100).shuffle()
+    assert numbers.nlargest(10, key=lambda i: -i) == list(range(10))
+    assert numbers.nsmallest(10, key=lambda i: -i) == list(range(99, 89, -1))
+    assert numbers.nsmallest(10, key=str) == sorted(range(100), key=str)[:10]
