@@ -197,7 +197,15 @@ def inject_cancel(dask_worker, job: str) -> list[str]:
     return services_for(dask_worker).cancel_job(job, _raise_in_thread)
 
 
+_injected: set[int] = set()  # threads a TaskCancelled was aimed at
+
+
+class _Drained(Exception):
+    pass
+
+
 def _raise_in_thread(ident: int) -> bool:
+    _injected.add(ident)
     done = ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(ident), ctypes.py_object(TaskCancelled)
     )
@@ -205,4 +213,15 @@ def _raise_in_thread(ident: int) -> bool:
 
 
 def _clear_async_exc(ident: int) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+    # Only touch threads something was aimed at, and never clear with NULL: that leaves the
+    # interpreter's eval breaker set, which makes any profiler or tracer (yappi, coverage, pdb)
+    # loop forever on the next call. Replacing the pending exception and taking it here resets it.
+    if ident not in _injected:
+        return
+    _injected.discard(ident)
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_Drained))
+    try:
+        for _ in range(1000):  # a backward jump checks for (and delivers) async exceptions
+            pass
+    except _Drained:
+        pass
