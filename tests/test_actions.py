@@ -6,6 +6,7 @@ import operator
 import string
 from collections import Counter
 
+import numpy as np
 import pytest
 
 
@@ -85,6 +86,14 @@ def test_counting_and_sums(ctx):
         ctx.collection([]).mean()
 
 
+def test_numpy_partitions(ctx):
+    array = ctx.collection(np.arange(10), pcount=3)
+    assert array.collect(parts=True)[0].tolist() == [0, 1, 2, 3]
+    assert (array.sum(), array.min(), array.max(), array.count()) == (45, 0, 9, 10)
+    assert array.mean() == 4.5 and array.stats().variance == 8.25
+    assert array.nlargest(2) == [9, 8] and array.reduce(operator.add) == 45
+
+
 def test_min_max_with_key(ctx):
     assert ctx.range(10).with_value(1).max(0) == (9, 1)
     assert ctx.range(10).map(lambda i: {"key": i, "val": -i}).max("val") == {"key": 0, "val": 0}
@@ -115,6 +124,8 @@ def test_aggregate_combine_reduce(ctx):
     assert ctx.range(10, pcount=5).filter(lambda i: i > 7).reduce(operator.add) == 17
     with pytest.raises(ValueError):
         ctx.collection([]).reduce(operator.add)
+    with pytest.raises(ValueError):
+        ctx.collection([]).combine(0, operator.add, operator.add)
     with pytest.raises(ValueError, match="empty"):
         ctx.collection([]).aggregate(lambda parts: next(iter(parts)))
     with pytest.raises(TypeError, match="local"):

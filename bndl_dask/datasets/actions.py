@@ -25,7 +25,7 @@ def _count(_idx: int, data: Iterable) -> int:
 
 
 def _sum(_idx: int, data: Iterable) -> Any:
-    return sum(data or ())
+    return sum(_nonnull(data))
 
 
 class _Local:
@@ -154,7 +154,10 @@ class ActionsMixin:
         check_callable(merge_value, "merge_value")
         check_callable(merge_combs, "merge_combs")
         local = _Fold(zero, merge_value)
-        return functools.reduce(merge_combs, self._partials(local, "combine"))
+        partials = list(self._partials(local, "combine"))
+        if not partials:
+            raise ValueError("dataset is empty")
+        return functools.reduce(merge_combs, partials)
 
     def reduce(self, reduction: Callable) -> Any:
         """``functools.reduce(reduction)`` within and then across partitions.
@@ -237,6 +240,11 @@ class ActionsMixin:
         return self.aggregate(Counter, _sum_counters)
 
 
+def _nonnull(data: Iterable | None) -> Iterable:
+    # not ``data or ()``: the truth value of a numpy array partition is an error
+    return () if data is None else data
+
+
 def _discard(_idx: int, data: Iterable) -> None:
     if data is not None:
         for _ in data:
@@ -246,7 +254,7 @@ def _discard(_idx: int, data: Iterable) -> None:
 
 def _sum_count(_idx: int, data: Iterable) -> tuple:
     total, count = 0, 0
-    for element in data or ():
+    for element in _nonnull(data):
         total += element
         count += 1
     return total, count
@@ -268,7 +276,7 @@ class _Fold:
     def __call__(self, _idx, data):
         import copy
 
-        return functools.reduce(self.merge, data or (), copy.deepcopy(self.zero))
+        return functools.reduce(self.merge, _nonnull(data), copy.deepcopy(self.zero))
 
     def __reduce__(self):
         return (_Fold, (self.zero, self.merge))
@@ -297,7 +305,7 @@ class _Reduce:
         self.func = func
 
     def __call__(self, _idx, data):
-        iterator = iter(data or ())
+        iterator = iter(_nonnull(data))
         try:
             first = next(iterator)
         except StopIteration:
@@ -316,8 +324,8 @@ class _Extreme:
 
     def __call__(self, _idx, data):
         if self.key is None:
-            return self.pick(data or (), default=_Reduce.EMPTY)
-        return self.pick(data or (), key=self.key, default=_Reduce.EMPTY)
+            return self.pick(_nonnull(data), default=_Reduce.EMPTY)
+        return self.pick(_nonnull(data), key=self.key, default=_Reduce.EMPTY)
 
     def __reduce__(self):
         return (_Extreme, (self.pick, self.key))
@@ -330,7 +338,7 @@ class _Top:
         self.num, self.pick, self.key = num, pick, key
 
     def __call__(self, _idx, data):
-        return self.pick(self.num, data or (), key=self.key)
+        return self.pick(self.num, _nonnull(data), key=self.key)
 
     def __reduce__(self):
         return (_Top, (self.num, self.pick, self.key))
