@@ -136,11 +136,17 @@ def start_cli_cluster(worker_count: int = 2, scheduler_args=(), worker_args=(),
     return CliCluster(scheduler, workers, port)
 
 
+_shared_cluster: list[CliCluster] = []
+
+
 @pytest.fixture(scope="session")
 def cli_cluster():
-    cluster = start_cli_cluster()
-    yield cluster
-    stop_all(cluster.procs())
+    """One scheduler + two workers for the session. test_executor.py imports this fixture, which
+    makes a second fixture definition: both hand out the one cluster kept here."""
+    if not _shared_cluster:
+        _shared_cluster.append(start_cli_cluster())
+    yield _shared_cluster[0]
+    stop_all(_shared_cluster[0].procs())  # the second teardown finds the processes gone
 
 
 def stop_all(procs: list[Proc]) -> None:
@@ -180,20 +186,40 @@ def test_cli_workers_offer_bndl_slots_and_listen_on_localhost(cli_cluster):
         pass
 
 
-def test_help_shows_dasks_options():
-    for name, option in (("dscheduler", "--tls-ca-file"), ("dworker", "--nworkers")):
-        out = subprocess.run([*command(name), "--help"], capture_output=True, text=True,
-                             timeout=60)
-        assert out.returncode == 0, out.stderr
-        assert option in out.stdout and f"Usage: {name}" in out.stdout
+def test_help_shows_dasks_options(capsys):
+    from bndl_dask.cli import dscheduler, dworker
+
+    for main, name, option in ((dscheduler.main, "dscheduler", "--tls-ca-file"),
+                               (dworker.main, "dworker", "--nworkers")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--help"])
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        assert option in out and f"Usage: {name}" in out
+
+
+def test_default_options():
+    from bndl_dask.cli.dscheduler import scheduler_args
+    from bndl_dask.cli.dworker import worker_args
+
+    args = scheduler_args(["--port", "9000"])
+    assert args[args.index("--host") + 1] == "127.0.0.1"
+    assert args[args.index("--dashboard-address") + 1] == "127.0.0.1:8787"
+    assert scheduler_args(["--host", "0.0.0.0"]).count("--host") == 1
+    args = worker_args(["127.0.0.1:9000", "--resources", "GPU=2"])
+    assert args[args.index("--host") + 1] == "127.0.0.1"
+    assert args[args.index("--resources") + 1] == f"GPU=2 {SLOT_RESOURCE}=720720"
+    assert args.count("--resources") == 1
+    assert "--host" not in worker_args(["127.0.0.1:9000", "--listen-address", "tcp://[::1]:0"])
 
 
 def test_dworker_refuses_a_remote_scheduler_without_host():
-    out = subprocess.run([*command("dworker"), "192.0.2.1:8786"], capture_output=True,
-                         text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert out.returncode != 0
-    assert "--host" in out.stderr and "192.0.2.1:8786" in out.stderr
-    assert "Traceback" not in out.stderr
+    from bndl_dask.cli.dworker import worker_args
+
+    with pytest.raises(SystemExit, match="--host") as exit_info:
+        worker_args(["192.0.2.1:8786"])
+    assert "192.0.2.1:8786" in str(exit_info.value.code)
+    assert "--host" in worker_args(["192.0.2.1:8786", "--host", "192.0.2.2"])
 
 
 def _make_tls_files(directory: str) -> dict[str, str]:
@@ -243,13 +269,12 @@ def _shell(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 def test_shell_runs_code_against_a_scheduler(cli_cluster):
     out = _shell("--scheduler", cli_cluster.address, "-c",
-                 "print(ctx.await_workers(2), ctx.range(10).map(lambda x: x * 2).sum())")
-    assert out.returncode == 0, out.stderr
+                 "print(ctx.await_workers(2), ctx.range(10).map(lambda x: x * 2).sum())\n"
+                 "raise ValueError('boom')")
     assert out.stdout.split() == ["2", "90"]
-    assert "Traceback" not in out.stderr
-    out = _shell("--scheduler", cli_cluster.address, "-c", "raise ValueError('boom')")
-    assert out.returncode == 1
+    assert out.returncode == 1  # the code raised
     assert "ValueError: boom" in out.stderr
+    assert out.stderr.count("Traceback") == 1
 
 
 def test_shell_interactive_with_local_workers():

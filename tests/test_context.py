@@ -88,11 +88,12 @@ def test_quiet_exit_without_stop(tmp_path):
     script = tmp_path / "script.py"
     # deliberately no `if __name__ == '__main__'` guard: scripts need none
     script.write_text(textwrap.dedent("""
+        import os
         from bndl_dask import ctx, Executor
         print(ctx.range(10).map(lambda x: x * 2).count(), ctx.worker_count)
-        e = Executor(worker_count=1)
-        print(e.submit(abs, -1).result())
-        pids = [w.pid for w in ctx.workers] + list(e.run(__import__('os').getpid).values())
+        e = Executor()  # embedded: bndl.compute.worker_count worker processes (else one per core)
+        print(e.submit(abs, -1).result(), len(e.ncores()))
+        pids = [w.pid for w in ctx.workers] + list(e.run(os.getpid).values())
         print(*pids)
     """))
     env = {**os.environ, "BNDL_CONF": "bndl.compute.worker_count=1"}
@@ -100,7 +101,7 @@ def test_quiet_exit_without_stop(tmp_path):
                          timeout=180, env=env, stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split("\n")
-    assert lines[:2] == ["10 1", "1"]
+    assert lines[:2] == ["10 1", "1 1"]
     assert out.stderr == ""
     for pid in map(int, lines[2].split()):
         wait_until(lambda pid=pid: not pid_alive(pid))
