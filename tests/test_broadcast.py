@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import gc
-import os
 import pickle
 import string
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -140,20 +137,25 @@ def test_garbage_collection_unpersists(ctx):
     assert set(ctx.client.run(state_of, broadcast_id=broadcast_id).values()) == {"unpersisted"}
 
 
-def test_worker_joining_later_fetches_the_block(make_ctx):
-    ctx = make_ctx(worker_count=1)
-    original = {w.name for w in ctx.workers}
+def test_worker_joining_later_fetches_the_block(ctx):
+    """A worker that was not there when the value was scattered fetches it from a peer."""
+    from distributed import Worker
+
     bc = ctx.broadcast({"answer": 42})
-    late = subprocess.Popen(
-        [sys.executable, "-m", "bndl_dask.cli.dworker", ctx.client.scheduler.address,
-         "--nworkers", "1", "--name", "late", "--no-dashboard"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    name = f"late-{bc.id}"
+    before = len(ctx.workers)
+
+    async def start():
+        return await Worker(ctx.client.scheduler.address, nthreads=1, name=name,
+                            dashboard=False, memory_limit=0)
+
+    late = ctx.client.sync(start)  # in this process, on the client's event loop
     try:
-        ctx.client.wait_for_workers(2, timeout=60)
-        newcomer = ctx.range(1, pcount=1).require_workers(
-            lambda ws: [w for w in ws if w.name not in original])
-        assert newcomer.map(lambda _: bc.value["answer"]).collect() == [42]
+        ctx.client.wait_for_workers(before + 1, timeout=60)
+        on_late = ctx.range(1, pcount=1).require_workers(
+            lambda ws: [w for w in ws if w.name == name])
+        assert on_late.map(lambda _: bc.value["answer"]).collect() == [42]
+        assert ctx.client.run(loads_of, broadcast_id=bc.id, workers=[late.address]) == {
+            late.address: 1}
     finally:
-        late.terminate()
-        late.wait(30)
+        ctx.client.sync(late.close)
