@@ -394,10 +394,10 @@ def progress(*futures: Any, mode: str | None = None, **kwargs: Any) -> None:
         return _show_futures(mode, futures, flat, kwargs)
     kwargs.setdefault("scheduler", client.scheduler.address)
     with client.as_current():
-        return _show_futures(mode, futures, flat, kwargs)
+        return _show_futures(mode, futures, flat, kwargs, client)
 
 
-def _show_futures(mode: str, futures: tuple, flat: list, kwargs: dict) -> None:
+def _show_futures(mode: str, futures: tuple, flat: list, kwargs: dict, client=None) -> None:
     from distributed import wait
     from distributed.diagnostics.progressbar import progress as dask_progress
 
@@ -405,7 +405,13 @@ def _show_futures(mode: str, futures: tuple, flat: list, kwargs: dict) -> None:
         bar = dask_progress(*futures, notebook=True, **kwargs)
         from IPython.display import display
 
-        display(bar)
+        if client is not None:
+            # dask's widget listens on the kernel's current IOLoop, which recent ipykernels do
+            # not run between cells; the client's own loop thread always runs
+            client.loop.add_callback(bar.listen)
+            display(bar.widget)
+        else:
+            display(bar)
     elif mode == "text":
         dask_progress(*futures, notebook=False, **kwargs)
     elif flat:
