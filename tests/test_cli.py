@@ -220,6 +220,8 @@ def test_dworker_refuses_a_remote_scheduler_without_host():
         worker_args(["192.0.2.1:8786"])
     assert "192.0.2.1:8786" in str(exit_info.value.code)
     assert "--host" in worker_args(["192.0.2.1:8786", "--host", "192.0.2.2"])
+    with pytest.raises(SystemExit, match="address"):
+        worker_args([])
 
 
 def _make_tls_files(directory: str) -> dict[str, str]:

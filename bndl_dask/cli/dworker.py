@@ -21,6 +21,8 @@ import socket
 import sys
 from urllib.parse import urlparse
 
+import dask.config
+
 from bndl_dask.cli.args import LOCALHOST, ParsedArgs
 from bndl_dask.worker.slots import SLOT_RESOURCE, SLOTS
 
@@ -58,6 +60,10 @@ def worker_args(args: list[str]) -> list[str]:
     if parsed.wants_help():
         return parsed.args
     scheduler = parsed.params.get("scheduler")
+    if not scheduler and not parsed.given("scheduler_file") and \
+            dask.config.get("scheduler-address", None) is None:
+        raise SystemExit("dworker: give the scheduler's address, e.g. `dworker 127.0.0.1:8786` "
+                         "(or --scheduler-file FILE)")
     if not parsed.given("host", "listen_address", "interface"):
         if scheduler and not _is_local(scheduler):
             raise RemoteSchedulerError(
