@@ -125,7 +125,8 @@ class BroadcastValue:
         self._future = client.scatter(blob, broadcast=True, hash=False)
         self.key = self._future.key
         try:  # a reference per worker, so dask's memory manager can't drop the replicas
-            client.run(worker_side.keep_block, broadcast_id=self.id, key=self.key)
+            client.run(worker_side.keep_block, broadcast_id=self.id, key=self.key,
+                       callback_timeout=_DROP_TIMEOUT)
         except Exception:
             logger.debug("pinning broadcast %s on the workers failed", self.id, exc_info=True)
         self._finalizer = weakref.finalize(self, _drop, self._ctx, self.id, self._future)

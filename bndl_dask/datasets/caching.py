@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LOCATIONS = ("memory", "disk")
+#: seconds to wait for workers to drop cached partitions when no timeout is given
+DROP_TIMEOUT = 30.0
 
 
 def cache(dset: DatasetCore, location: str | None, serialization_name: str | None,
@@ -73,8 +75,9 @@ def _drop_everywhere(ctx, dset_id: str, wait: bool = True, timeout: float | None
     if ctx is None or ctx.stopped:
         return
     try:
+        # bounded: an unresponsive worker must not hang uncache() or garbage collection
         ctx.client.run(_drop_local if wait else _drop_local_soon, dset_id=dset_id, wait=wait,
-                       **({"callback_timeout": timeout} if timeout else {}))
+                       callback_timeout=timeout or DROP_TIMEOUT)
     except Exception:
         logger.debug("dropping cached partitions of %s failed", dset_id, exc_info=True)
 
