@@ -12,7 +12,7 @@ import pytest
 @pytest.mark.parametrize("length", [10, 1000])
 def test_sort_random_ints(ctx, length):
     rng = random.Random(length)
-    for maximum in (3, 10, 100, 1000):
+    for maximum in (3, 100, 1000):
         ints = [rng.randrange(maximum) for _ in range(length)]
         dset = ctx.collection(ints, pcount=4)
         assert dset.sort().collect() == sorted(ints)
