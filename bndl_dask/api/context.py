@@ -198,6 +198,14 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         Returns at once when exactly ``worker_count`` workers are connected. Raises RuntimeError
         when no worker connects within ``connect_timeout`` seconds; warns and returns the count
         when it has not settled within ``stable_timeout`` seconds.
+
+        Settled means, as in BNDL: no worker joined recently (workers present when this context
+        first looked count as old), or one joined more than ``connect_timeout`` ago, or the
+        time since the last join exceeds twice the largest gap between recent joins. BNDL's
+        check that workers see each other has no counterpart: dask workers connect on demand.
+
+        >>> ctx.await_workers(2)          # doctest: +SKIP
+        2
         """
         self._check_running()
         connect_timeout = _seconds(connect_timeout)
