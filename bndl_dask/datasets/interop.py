@@ -50,7 +50,10 @@ def _run_partition(meta, spec: bytes) -> list:
     try:
         return invoke(meta, spec).value
     except TaskFailure as failure:
-        raise failure.error from None
+        error = failure.error
+    # raised outside the handler: an exception chained to the TaskFailure (which holds it)
+    # would be a cycle that dask cannot ship and replaces by a plain Exception
+    raise error
 
 
 def _reads_shuffle(parts: Sequence[Partition]) -> bool:

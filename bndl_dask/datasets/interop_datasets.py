@@ -15,17 +15,36 @@ from bndl_dask.datasets.dataset import Dataset
 from bndl_dask.datasets.interop import _pandas
 from bndl_dask.datasets.narrow import MapPartitionsDataset, ZipPartitionsDataset, bind
 
+FETCH_TIMEOUT = 60
+
 
 def _fetch(key: Any) -> Any:
-    """On a worker: the data of dask key ``key`` (local when held here, else fetched)."""
-    from distributed import Future, get_client, get_worker
+    """On a worker: the data of dask key ``key``, local when held here, else fetched from a
+    holder over dask's worker-to-worker comms."""
+    from distributed import get_worker
+    from distributed.utils import sync
+    from distributed.worker import get_data_from_worker
 
     worker = get_worker()
     try:
         return worker.data[key]
     except KeyError:
         pass
-    return Future(key, get_client()).result()
+
+    async def fetch():
+        who_has = await worker.scheduler.who_has(keys=[key])
+        for address in who_has.get(key) or ():
+            try:
+                response = await get_data_from_worker(worker.rpc, [key], address,
+                                                      who=worker.address)
+            except OSError:
+                continue  # that holder is gone: try the next
+            if response.get("status") == "OK" and key in response.get("data", {}):
+                return response["data"][key]
+        raise RuntimeError(f"the data of dask future {key!r} is not available on any worker "
+                           "(was it released, or were the workers holding it lost?)")
+
+    return sync(worker.loop, fetch, callback_timeout=FETCH_TIMEOUT)
 
 
 class FuturePartition(Partition):
@@ -54,6 +73,14 @@ class FuturesDataset(Dataset):
         self._who_has: tuple[float, dict] | None = None
 
     def _make_parts(self):
+        # on the driver, at the first action: tasks fetch finished data, so wait for it here
+        # (a failed future raises its own exception)
+        from distributed import wait
+
+        wait(self._futures)
+        for future in self._futures:
+            if future.status != "finished":
+                future.result()
         return [FuturePartition(self, i, f.key) for i, f in enumerate(self._futures)]
 
     def _holders(self) -> dict:
