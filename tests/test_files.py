@@ -82,6 +82,7 @@ def test_partition_limits(ctx, tree, psize_bytes, psize_files):
 
 def test_glob_directory_and_filters(ctx, tree):
     root, names, contents = tree
+    assert ctx.files(root / "test_file_00.tmp").filenames == [names[0]]  # a PathLike root
     globbed = ctx.files(str(root / "test_file_*.tmp"))
     assert globbed.filenames == names
     assert globbed.count() == NFILES
@@ -186,6 +187,8 @@ def test_memory_and_file_urls(ctx, tree):
         dset = ctx.files(f"memory://{base}")
         assert [n.rsplit("/", 1)[1] for n in dset.filenames] == ["a.txt", "b.txt"]
         assert dset.lines().collect() == ["grüße\n", "welt\n", "nested\n"]
+        split = ctx.files(f"memory://{base}", psize_bytes=8, split="\n")
+        assert split.values().collect() == ["grüße\n".encode(), b"welt\n", b"nested\n"]
         assert ctx.files(f"memory://{base}/*.txt").decode().values().collect() == [
             "grüße\nwelt\n"]
     finally:

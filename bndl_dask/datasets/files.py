@@ -1,7 +1,8 @@
 """``ctx.files``: datasets of file contents, read on the workers.
 
 The driver (or, with ``location='workers'``, one worker per host) only *lists* files and their
-sizes and cuts them into chunks; a partition carries ``(file name, offset, length)`` triples and
+sizes and cuts them into chunks (cutting at separators needs to read the files: a worker that
+sees the driver's files does that); a partition carries ``(file name, offset, length)`` triples and
 the worker that computes it opens and reads the files itself. Plain paths use the local file
 system; paths with a protocol (``file://``, ``memory://``, ``s3://`` ...) go through fsspec.
 
@@ -563,11 +564,30 @@ class FilesContextMixin:
                                      storage_options)
         args = (root, recursive, dfilter, ffilter, psize_bytes, psize_files, split)
         if location == "driver":
-            parts = list_and_plan(fs, *args)
+            if isinstance(split, bytes) and not fs.process_local:
+                # finding separators means reading the files: a worker does that
+                parts = self._plan_on_a_worker(fs, args)
+            else:
+                parts = list_and_plan(fs, *args)
             plan = [(chunks, None) for chunks in _halve_until(parts, self.default_pcount)]
         else:
             plan = self._plan_on_workers(fs, args)
         return FilesDataset(self, fs, plan, location)
+
+    def _plan_on_a_worker(self, fs: FileSystem, args: tuple) -> list[list[Chunk]]:
+        """List and cut on one worker that sees the driver's files (the driver when none)."""
+        self.await_workers()
+        workers = self.workers
+        if fs.on_local_disk:
+            local = _local_hosts()
+            workers = [w for w in workers if w.host in local]
+        if not workers:
+            return list_and_plan(fs, *args)
+        future = self.client.submit(list_and_plan, fs, *args,
+                                    workers=[w.address for w in workers],
+                                    allow_other_workers=False, pure=False,
+                                    key=f"bndl-files-plan-{os.urandom(4).hex()}")
+        return future.result()
 
     def _plan_on_workers(self, fs: FileSystem, args: tuple) -> list[tuple[list[Chunk], str]]:
         if not isinstance(args[0], str):
