@@ -56,6 +56,8 @@ def test_custom_deserialization(ctx):
 
 def test_one_load_per_worker_for_many_tasks_and_threads(ctx):
     big = ctx.broadcast(list(range(256 * 1024)))
+    # every worker holds the block before any task asked for it
+    assert set(ctx.client.run(state_of, broadcast_id=big.id).values()) == {"block"}
     tasks = ctx.worker_count * 16
     sizes = ctx.range(tasks, pcount=tasks).map(lambda i: len(big.value)).collect()
     assert sizes == [256 * 1024] * tasks

@@ -10,6 +10,7 @@ A worker that joined after the broadcast fetches the block from a worker that ho
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -87,15 +88,25 @@ def _dask_worker():
     return None
 
 
-def keep_block(dask_worker, broadcast_id: str, key: str) -> bool:
-    """Keep a reference to the scattered block (run on every worker by ``client.run``)."""
+async def keep_block(dask_worker, broadcast_id: str, key: str) -> bool:
+    """Keep a reference to the scattered block (run on every worker by ``client.run``).
+
+    dask's active memory manager may drop a replica it sees no use for before this runs; such a
+    worker fetches its copy from a peer right away, so every worker holds the block from the
+    start.
+    """
     from bndl_dask.worker.services import services_for
 
     services = services_for(dask_worker)
-    try:
-        blob = dask_worker.data[key]
-    except KeyError:
-        return False  # e.g. a replica dask dropped already: fetched on first read instead
+    blob = dask_worker.data.get(key) if key in dask_worker.data else None
+    if blob is None:
+        try:
+            blob = await asyncio.wait_for(_fetch_async(dask_worker, key, broadcast_id),
+                                          FETCH_TIMEOUT)
+        except Exception:
+            logger.info("broadcast %s: block not fetched yet; fetching on first read",
+                        broadcast_id, exc_info=True)
+            return False
     with services.broadcast_lock:
         entry = services.broadcasts.get(broadcast_id)
         if entry is None:
@@ -122,30 +133,35 @@ def _unpersisted_error(broadcast_id: str) -> BroadcastUnpersisted:
         "BroadcastValue (and don't call unpersist()) while jobs still use it.")
 
 
-def _fetch(dask_worker, key: str, broadcast_id: str) -> Any:
-    """The block from a worker that holds it (for workers that joined later), over dask's
-    worker-to-worker comms; bounded by ``FETCH_TIMEOUT``."""
-    from distributed.utils import sync
-    from distributed.worker import get_data_from_worker
-
-    missing = RuntimeError(
+def _missing(broadcast_id: str) -> RuntimeError:
+    return RuntimeError(
         f"The data of broadcast value {broadcast_id} is no longer available on any worker "
         "(was it unpersisted, or were all workers holding it lost?)")
 
-    async def fetch():
-        who_has = await dask_worker.scheduler.who_has(keys=[key])
-        holders = [a for a in who_has.get(key) or () if a != dask_worker.address]
-        for address in holders:
-            try:
-                response = await get_data_from_worker(
-                    dask_worker.rpc, [key], address, who=dask_worker.address)
-            except OSError:
-                continue  # that holder is gone: try the next
-            if response.get("status") == "OK" and key in response.get("data", {}):
-                return response["data"][key]
-        raise missing
 
-    return sync(dask_worker.loop, fetch, callback_timeout=FETCH_TIMEOUT)
+async def _fetch_async(dask_worker, key: str, broadcast_id: str) -> Any:
+    """The block from a worker that holds it, over dask's worker-to-worker comms."""
+    from distributed.worker import get_data_from_worker
+
+    who_has = await dask_worker.scheduler.who_has(keys=[key])
+    holders = [a for a in who_has.get(key) or () if a != dask_worker.address]
+    for address in holders:
+        try:
+            response = await get_data_from_worker(
+                dask_worker.rpc, [key], address, who=dask_worker.address)
+        except OSError:
+            continue  # that holder is gone: try the next
+        if response.get("status") == "OK" and key in response.get("data", {}):
+            return response["data"][key]
+    raise _missing(broadcast_id)
+
+
+def _fetch(dask_worker, key: str, broadcast_id: str) -> Any:
+    """``_fetch_async`` from a task thread, bounded by ``FETCH_TIMEOUT``."""
+    from distributed.utils import sync
+
+    return sync(dask_worker.loop, _fetch_async, dask_worker, key, broadcast_id,
+                callback_timeout=FETCH_TIMEOUT)
 
 
 class WorkerBroadcast:
