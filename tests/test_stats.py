@@ -109,6 +109,9 @@ def test_mvstats(ctx):
         for name in ("mean", "min", "max", "variance", "skew", "kurtosis"):
             assert _close(getattr(remote, name), getattr(local, name)), (kind, name)
     assert ctx.collection(matrix).mvstats().count == 100  # width from the first element
+    assert ctx.collection([]).mvstats(2).count == 0
+    with pytest.raises(ValueError):
+        ctx.collection([]).mvstats()
 
 
 def test_histogram(ctx):

@@ -405,7 +405,10 @@ class StatsMixin:
         """
         _require_numpy("mvstats")
         if width is None:
-            width = len(self.first())
+            try:
+                width = len(self.first())
+            except StopIteration:
+                raise ValueError("dataset is empty: give mvstats a width") from None
         result = self.aggregate(_MvLocal(width), _mv_comb)
         return result if result is not None else MultiVariateStats(width)
 
