@@ -217,6 +217,8 @@ def test_bad_input(ctx, tree):
         ctx.files(names, psize_files=-1)
     with pytest.raises(ValueError, match="psize_bytes"):
         ctx.files(names, psize_files=3, split=True)
+    with pytest.raises(ValueError, match="str root"):
+        ctx.files(names, location="workers")
     with pytest.raises(ValueError, match="location"):
         ctx.files(names, location="elsewhere")
     with pytest.raises(TypeError):
