@@ -1,0 +1,72 @@
+"""The documentation is true: every example in docs/ runs, and the Sphinx build is clean.
+
+``>>>`` examples run as doctests with the session's ``ctx``; ``$`` commands in console blocks
+must name an installed program whose ``--help`` works.
+"""
+
+from __future__ import annotations
+
+import doctest
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PAGES = sorted(p.name for p in DOCS.glob("*.rst"))
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def test_pages_present():
+    assert {"index.rst", "getting_started.rst", "contexts.rst", "datasets.rst", "execute.rst",
+            "futures.rst", "notebooks.rst", "configuration.rst", "profiling.rst"} <= set(PAGES)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_examples(page, ctx):
+    text = (DOCS / page).read_text(encoding="utf-8")
+    test = doctest.DocTestParser().get_doctest(text, {"ctx": ctx}, page, str(DOCS / page), 0)
+    out: list[str] = []
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    try:
+        result = runner.run(test, out=out.append)
+    finally:
+        for key in ("bndl.progress", "bndl.execute.attempts"):  # keys the pages change
+            try:
+                del ctx.conf[key]
+            except KeyError:
+                pass
+    assert result.failed == 0, "".join(out)
+    commands = _console_commands(text)
+    assert result.attempted or commands or page == "configuration.rst", f"{page} has no examples"
+
+
+def _console_commands(text: str) -> list[list[str]]:
+    commands = []
+    for block in re.findall(r"\.\. code-block:: console\n\n((?:   .*\n|\n)+)", text):
+        for line in block.splitlines():
+            line = line.strip()
+            if line.startswith("$ "):
+                commands.append(shlex.split(line[2:]))
+    return commands
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_commands(page):
+    for argv in _console_commands((DOCS / page).read_text(encoding="utf-8")):
+        program = shutil.which(argv[0])
+        assert program, f"{page}: {argv[0]} is not installed"
+        done = subprocess.run([program, "--help"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{page}: {argv[0]} --help failed: {done.stderr[-2000:]}"
+
+
+def test_sphinx_build_is_clean(tmp_path):
+    pytest.importorskip("sphinx")
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(DOCS),
+                           str(tmp_path / "html")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (tmp_path / "html" / "profiling.html").exists()
