@@ -119,7 +119,7 @@ def cached_compute(part: Partition) -> Iterable:
 
 def _read(services, key, options) -> Any:
     if key in services.objects:
-        return services.objects[key]
+        return services.objects[key].data
     if key in services.blocks:
         return _decode(services.blocks.get(key), options)
     return None
@@ -127,7 +127,9 @@ def _read(services, key, options) -> Any:
 
 def _write(services, key, data, options) -> None:
     if options["serialization"] is None:
-        services.objects[key] = data
+        # kept as objects, wrapped so that a remote read ships the partition as one pickled
+        # block: dask would serialize a bare list element by element (orders of magnitude slower)
+        services.objects[key] = serialization.Block(data)
         return
     blob = serialization.dumps(data, options["serialization"])
     services.blocks.put(key, serialization.compress(blob, options["compression"]))
@@ -171,5 +173,6 @@ def _read_remote(dask_worker, address: str, key, options) -> Any:
     if not reply.get("found"):
         return None
     if "value" in reply:
-        return reply["value"]
+        value = reply["value"]
+        return value.data if isinstance(value, serialization.Block) else value
     return _decode(reply["blob"], options)
