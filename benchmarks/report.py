@@ -87,6 +87,8 @@ def ratios_table(results: dict[str, dict[str, Cell]], engines: Sequence[str]) ->
     for name, cells in results.items():
         med = medians_of(cells)
         bndl, serial = med.get("bndl_dask"), med.get("serial")
+        # a serial time under a millisecond (W5, W6) makes these ratios meaningless
+        serial = serial if serial and serial >= 1e-3 else None
         row = [name,
                ratio(bndl / serial if bndl and serial else None),
                ratio(bndl / (serial / 2) if bndl and serial else None)]
@@ -120,14 +122,15 @@ def memory_table(memory: dict[str, dict]) -> str:
     rows = []
     for mode, m in memory.items():
         if "error" in m:
-            rows.append([mode, "-", "-", "ERROR: " + m["error"][-80:], "-", "-", "-"])
+            last = m["error"].strip().splitlines()[-1] if m["error"].strip() else "failed"
+            rows.append([mode, "-", "-", "ERROR: " + last[:70], "-", "-", "-"])
             continue
         part_mb = m["n"] / m["pcount"] * 36 / 2**20  # 8-byte pointer + 28-byte int per element
         held = m["growth_mb"] / part_mb if part_mb and "list" in mode else None
         rows.append([mode, f"{m['n']:,}", str(m["pcount"]), f"{m['growth_mb']:.1f}",
                      f"{m['maxrss_growth_mb']:.1f}", seconds(m["seconds"]),
                      f"~{held:.1f}" if held is not None else "-"])
-    return table(["mode", "elements", "pcount", "peak RSS growth MB", "getrusage MB",
+    return table(["mode", "elements", "pcount", "peak RSS growth MB", "getrusage new peak MB",
                   "time", "partitions' worth"], rows)
 
 

@@ -279,9 +279,9 @@ def print_report(args, workloads, engines, runner, extras, notes, load) -> int:
     out += ["", "Workloads:"]
     for name, w in workloads.items():
         sizes = ", ".join(f"{k}={v:,}" if isinstance(v, int) and not isinstance(v, bool)
-                          else f"{k}={v}" for k, v in w.sizes(args.quick).items())
-        out.append(f"  {name:<8} {w.title} ({sizes})" + (f"\n           {w.note}" if w.note
-                                                           else ""))
+                          else f"{k}={v}" for k, v in w.sizes(args.quick).items() if k != "quick")
+        out.append(f"  {name:<8} {w.title}" + (f" ({sizes})" if sizes else "")
+                   + (f"\n           {w.note}" if w.note else ""))
     out += ["", "Median wall time per call (time.perf_counter, startup excluded):",
             report.medians_table(runner.results, names), "",
             "Ratios from this run (below 1 = bndl_dask faster):",
@@ -294,6 +294,9 @@ def print_report(args, workloads, engines, runner, extras, notes, load) -> int:
     problems = [f"{name}/{engine}: {cell.error or 'result differs: ' + str(cell.mismatch)}"
                 for name, cells in runner.results.items() for engine, cell in cells.items()
                 if cell.error or cell.mismatch]
+    for mode, probe in extras.get("memory", {}).items():
+        if "error" in probe:
+            problems.append(f"memory probe {mode}: {probe['error'].strip()[-300:]}")
     before, after, foreign = load
     noise = (f"load average {before[0]:.2f} before, {after[0]:.2f} after"
              + (f"; other processes used {foreign:.0%} of the CPUs during the run"

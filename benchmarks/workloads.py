@@ -329,12 +329,22 @@ def adapt(func: Callable, engine: str) -> Callable[..., Any]:
 
 def _shuffle_workload(name: str, engines: dict[str, Callable], title: str,
                       limit: float | None) -> Workload:
-    return Workload(name, title, full=dict(quick=False), quick=dict(quick=True), engines=engines,
+    return Workload(name, title, full={}, quick=dict(quick=True), engines=engines,
                     ordered=name in ORDERED_WORKLOADS,
-                    targets=[ratio_to_half_serial(limit)] if limit else [])
+                    targets=[ratio_to_half_serial(limit)] if limit else [],
+                    note="from shuffle_workloads.py (--quick: scale=0.01); dask_graph and pyspark "
+                         "versions in shuffle_peers.py")
 
 
 def _title(func: Callable, fallback: str) -> str:
+    """The workload's line in its module's docstring (``* W2 reduce_by_key: ...``), if any."""
+    module = inspect.getmodule(func)
+    match = _NAME.match(getattr(func, "__name__", ""))
+    if module is not None and module.__doc__ and match:
+        bullet = f"* {match.group(1).upper()} "
+        for line in module.__doc__.splitlines():
+            if line.strip().startswith(bullet):
+                return line.strip()[len(bullet):].rstrip(".").replace("``", "")
     return fallback.replace("_", " ").strip() or func.__name__
 
 
