@@ -54,6 +54,8 @@ def test_sort_edge_cases(ctx):
     assert ctx.collection([5, 3], pcount=2).sort(pcount=6).collect() == [3, 5]
     assert ctx.collection([], pcount=1).sort().collect() == []
     assert ctx.collection([], pcount=3).sort().collect() == []
+    negated = ctx.range(300, pcount=3).map(lambda i: -i)
+    assert negated.sort(hd_distribution=True).collect() == list(range(-299, 1))
     strings = [str(i) for i in range(200)]
     assert ctx.collection(strings, pcount=4).sort().collect() == sorted(strings)
 

@@ -31,6 +31,9 @@ from bndl_dask.worker.exceptions import DependenciesFailed
 KINDS = ("list", "sorted", "set", "dict")
 #: records bucketed between checks of the buckets' sizes
 _CHUNK = 65536
+#: records a map task holds before it writes all its buckets out (well compressible records
+#: would otherwise make "a few blocks' worth" very many records)
+_MAX_BUFFERED = 1_000_000
 #: how long a reducer waits for one holder before counting it as lost (seconds)
 FETCH_TIMEOUT = 120
 #: how long a reducer tries to connect to a holder before counting it as lost (seconds)
@@ -265,7 +268,7 @@ class _WriteState:
     def check(self, buckets: list) -> None:
         per_block = self.block_records
         # bound the memory the buffered records take: a few blocks' worth in all buckets
-        if self.buffered >= max(4 * per_block, 2 * _CHUNK):
+        if self.buffered >= min(max(4 * per_block, 2 * _CHUNK), _MAX_BUFFERED):
             self.flush_all(buckets)
             return
         for idx, bucket in enumerate(buckets):
