@@ -517,6 +517,8 @@ class Scheduler:
         for task, exc, future in failures:
             if self._aborted is not None:
                 break
+            if future is not None and self._dask.get(task) is not future:
+                continue  # superseded by an earlier failure in this batch (e.g. its input lost)
             self._task_failed(task, exc, future)
         if self._aborted is not None:
             self._cancel_everything()
@@ -597,6 +599,9 @@ class Scheduler:
                 exc = concurrent.futures.CancelledError(f"{task} was cancelled in dask")
             except Exception as fetch_error:
                 exc = fetch_error
+            if exc is None:  # nothing to blame (e.g. released meanwhile): just run it again
+                self._forget_attempt(task)
+                return
         if isinstance(exc, TaskFailure):
             if exc.key != self._keys.get(task):
                 # dask failed this task because a dependency failed: that one is handled on its
