@@ -324,6 +324,11 @@ class Scheduler:
             stuck = [t for t in self.tasks if t not in self._succeeded]
             raise Exception(f"No tasks executable (all tasks have dependencies): {stuck[:5]}")
 
+    def _gone_note(self) -> str:
+        if not self._failed_workers:
+            return ""
+        return f" (workers lost during the job: {', '.join(sorted(self._failed_workers))})"
+
     def _alive_workers(self) -> list[WorkerHandle]:
         return [w for w in self.workers if w.name not in self._failed_workers]
 
@@ -331,7 +336,8 @@ class Scheduler:
         alive = self._alive_workers()
         allowed = [w for w in alive if w.name not in self._forbidden[task]]
         if not allowed:
-            raise Exception(f"{task} cannot be executed on any available workers")
+            raise Exception(f"{task} cannot be executed on any available workers"
+                            + self._gone_note())
         # a retry avoids the workers the task failed on, while another worker is left
         fresh = [w for w in allowed if w.name not in self._failed_on[task]] or allowed
         annotations: dict[str, Any] = {"priority": -self._rank[task]}
@@ -409,7 +415,8 @@ class Scheduler:
     def _execute_local(self, task: Task) -> None:
         workers = [w for w in self._alive_workers() if w.name not in self._forbidden[task]]
         if not workers:
-            raise Exception(f"{task} cannot be executed on any available workers")
+            raise Exception(f"{task} cannot be executed on any available workers"
+                            + self._gone_note())
         workers = [w for w in workers if w.name not in self._failed_on[task]] or workers
         preferred = [w for w in workers if w.name in self._preferred.get(task, ())]
         worker = min(preferred or workers, key=lambda w: self._local_load[w.name])
