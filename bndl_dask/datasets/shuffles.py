@@ -27,7 +27,7 @@ from typing import Any
 from bndl_dask.datasets.core import check_callable
 from bndl_dask.datasets.transformations import getter
 from bndl_dask.util.serialization import COMPRESSIONS, SERIALIZATIONS
-from bndl_dask.worker.shuffle import KINDS, sort_records
+from bndl_dask.worker.shuffle import KINDS, gc_paused, sort_records
 
 _first = itemgetter(0)
 _IGNORED_OPTIONS = ("min_mem_pct", "max_mem_pct")
@@ -79,10 +79,11 @@ class _ReduceLocal:
         acc: dict = {}
         get = acc.get
         missing = _MISSING
-        for k, v in data:
-            old = get(k, missing)
-            acc[k] = v if old is missing else func(old, v)
-        return list(acc.items())
+        with gc_paused():  # map-side steps run before the writer (which pauses it too)
+            for k, v in data:
+                old = get(k, missing)
+                acc[k] = v if old is missing else func(old, v)
+            return list(acc.items())
 
     def __reduce__(self):
         return (_ReduceLocal, (self.func,))
@@ -127,10 +128,11 @@ class _CombineLocal:
         acc: dict = {}
         get = acc.get
         missing = _MISSING
-        for k, v in data:
-            old = get(k, missing)
-            acc[k] = create(v) if old is missing else merge(old, v)
-        return list(acc.items())
+        with gc_paused():
+            for k, v in data:
+                old = get(k, missing)
+                acc[k] = create(v) if old is missing else merge(old, v)
+            return list(acc.items())
 
     def __reduce__(self):
         return (_CombineLocal, (self.create, self.merge_value))
@@ -146,12 +148,13 @@ class _Group:
 
     def __call__(self, data):
         groups: dict = {}
-        for k, v in data:
-            group = groups.get(k)
-            if group is None:
-                groups[k] = [v]
-            else:
-                group.append(v)
+        with gc_paused():
+            for k, v in data:
+                group = groups.get(k)
+                if group is None:
+                    groups[k] = [v]
+                else:
+                    group.append(v)
         local = self.local
         return [(k, local(iter(vs))) for k, vs in groups.items()]
 
@@ -202,6 +205,11 @@ class _GroupLocal:
         groups: dict = {}
         get = groups.get
         key = self.key
+        with gc_paused():
+            return self._group(data, groups, get, key)
+
+    @staticmethod
+    def _group(data, groups, get, key):
         if key is None:
             for k, v in data:
                 group = get(k)
@@ -300,10 +308,11 @@ class _DistinctLocal:
         self.key = key
 
     def __call__(self, data):
-        if self.key is None:
-            return set(data)
-        key = self.key
-        return list({key(e): e for e in data}.values())
+        with gc_paused():
+            if self.key is None:
+                return set(data)
+            key = self.key
+            return list({key(e): e for e in data}.values())
 
     def __reduce__(self):
         return (_DistinctLocal, (self.key,))
