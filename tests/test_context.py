@@ -38,7 +38,11 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:  # a zombie has ended (whether anyone reaps it is up to its new parent)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def wait_until(condition, timeout=60):
@@ -104,6 +108,25 @@ def test_quiet_exit_without_stop(tmp_path):
     assert lines[:2] == ["10 1", "1 1"]
     assert out.stderr == ""
     for pid in map(int, lines[2].split()):
+        wait_until(lambda pid=pid: not pid_alive(pid))
+
+
+def test_workers_end_when_the_driver_is_killed(tmp_path):
+    """Killed without exit handlers, a driver leaves no worker processes behind."""
+    script = tmp_path / "killed.py"
+    script.write_text(textwrap.dedent("""
+        import os, signal
+        from bndl_dask import ComputeContext
+        ctx = ComputeContext(worker_count=1, dashboard=False)
+        print(*[w.pid for w in ctx.workers], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=180, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert out.returncode == -9, out.stderr
+    pids = [int(pid) for pid in out.stdout.split()]
+    assert len(pids) == 1
+    for pid in pids:
         wait_until(lambda pid=pid: not pid_alive(pid))
 
 

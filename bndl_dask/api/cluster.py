@@ -190,6 +190,7 @@ class EmbeddedCluster:
         env = dict(os.environ)
         env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
         env["PYTHONPATH"] = _child_pythonpath()
+        env["BNDL_DWORKER_PARENT_PID"] = str(os.getpid())  # the workers end when we do
         command = [
             sys.executable, "-m", "bndl_dask.cli.dworker", scheduler.scheduler_address,
             "--host", host, "--nworkers", str(worker_count), "--nthreads",

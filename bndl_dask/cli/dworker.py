@@ -17,8 +17,12 @@ cleanly.
 from __future__ import annotations
 
 import ipaddress
+import os
+import signal
 import socket
 import sys
+import threading
+import time
 from urllib.parse import urlparse
 
 import dask.config
@@ -97,10 +101,37 @@ def _without_option(args: list[str], option: str) -> list[str]:
     return out
 
 
+#: set by an embedded cluster (bndl_dask.api.cluster) to the pid of the process that owns it
+PARENT_PID_ENV = "BNDL_DWORKER_PARENT_PID"
+
+
+def stop_with_parent() -> None:
+    """End this ``dworker`` when the process that started it is gone.
+
+    An embedded cluster's scheduler lives in its driver process; when the driver is killed
+    without running its exit handlers, nothing else would stop these workers. dask's worker
+    processes already end with their nanny (this process), so watching here is enough.
+    """
+    parent = os.environ.pop(PARENT_PID_ENV, None)  # popped: the worker processes need not watch
+    if not parent:
+        return
+    parent_pid = int(parent)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)  # dask's handler closes the nannies cleanly
+        time.sleep(30)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="bndl-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point of ``dworker``."""
     from distributed.cli.dask_worker import main as dask_worker
 
+    stop_with_parent()
     args = worker_args(list(sys.argv[1:] if argv is None else argv))
     dask_worker.main(args=args, prog_name="dworker")
 
