@@ -1,8 +1,9 @@
 """The futures walkthrough of dask's distributed (Executor era), step by step, on bndl_dask.
 
-Each step of the original walkthrough runs here against an embedded cluster of two worker
-processes on 127.0.0.1 (``Executor(worker_count=2)``); to use a real cluster start ``dscheduler``
-and some ``dworker 127.0.0.1:8786`` processes and pass ``'127.0.0.1:8786'`` instead. Where dask's
+Each step of the original walkthrough runs here against an embedded cluster on 127.0.0.1
+(``Executor(worker_count=1)``: one worker process keeps the example quick); to use a real cluster
+start ``dscheduler`` and some ``dworker 127.0.0.1:8786`` processes and pass ``'127.0.0.1:8786'``
+instead. Where dask's
 API has changed since, the current spelling is used:
 
 * ``y.compute(get=e.get)``        -> ``y.compute(scheduler=e.get)``
@@ -55,7 +56,7 @@ def step(title: str) -> None:
 
 
 def main() -> None:
-    with Executor(worker_count=2) as e:
+    with Executor(worker_count=1) as e:
         step("Submit and gather")
         future = e.submit(inc, 1)  # calls inc(1) on a worker
         print(future)
@@ -128,7 +129,7 @@ def main() -> None:
         assert e.gather(futures3) == [0, 10, 30]
 
         step("dask collections")
-        x = da.random.normal(loc=10, scale=0.1, size=(2000, 2000), chunks=(500, 500))
+        x = da.random.normal(loc=10, scale=0.1, size=(1000, 1000), chunks=(500, 500))
         y = x.mean()
         print(y.compute(scheduler=e.get))  # was y.compute(get=e.get)
         with dask.config.set(scheduler=e.get):  # was dask.set_options(get=e.get)
