@@ -179,3 +179,14 @@ def test_spill_to_disk(make_ctx, monkeypatch):
     assert spilled > 0
     ordered = sctx.range(size, pcount=4).map(lambda i: (i * 7919) % size).sort(**opts).collect()
     assert ordered == list(range(size))
+
+
+def test_partly_cached_shuffle(ctx):
+    # take() caches one partition; collect() then reads it and runs the shuffle for the rest
+    dset = ctx.range(20, pcount=4).shuffle(pcount=4).cache()
+    try:
+        assert dset.take(2) == [0, 4]
+        assert dset.collect() == [i for r in range(4) for i in range(r, 20, 4)]
+        assert dset.map(lambda x: -x).shuffle(pcount=2).count() == 20
+    finally:
+        dset.uncache()
