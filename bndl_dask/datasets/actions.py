@@ -65,7 +65,12 @@ class ActionsMixin:
         >>> ctx.range(5).collect()
         [0, 1, 2, 3, 4]
         """
-        return list(self.icollect(parts=parts, ordered=ordered))
+        if parts:
+            return list(self.icollect(parts=True, ordered=ordered))
+        elements: list = []
+        for data in self.icollect(parts=True, ordered=ordered):
+            elements.extend(data)  # a partition at a time, not element by element
+        return elements
 
     def icollect(self, parts: bool = False, ordered: bool = True) -> Iterator:
         """Iterate over the elements while partitions are still being computed.
