@@ -160,7 +160,10 @@ def reader(queue_name: str, marker: str, *written):
     record(queue_name, "r")
     if first_time(marker):
         # the outputs of writers 1 and 2 are "gone" from the workers that ran them
-        raise DependenciesFailed({written[1][1]: [("w", 1)], written[2][1]: [("w", 2)]})
+        failures: dict = {}
+        for i in (1, 2):
+            failures.setdefault(written[i][1], []).append(("w", i))
+        raise DependenciesFailed(failures)
     return sum(i for i, _ in written)
 
 
@@ -172,7 +175,7 @@ def test_dependencies_failed_reruns_exactly_the_named_tasks(ctx, tmp_path):
     results = dict(run(ctx, writers + [read, other], attempts=1))
     assert results[("r", 0)] == 6 and results[("x", 0)] == 1
     counts = drain(ctx, queue_name)
-    assert counts == {("w", 0): 1, ("w", 1): 2, ("w", 2): 2, ("w", 3): 1, "r": 2}
+    assert counts == {("w", 0): 1, ("w", 1): 2, ("w", 2): 2, ("w", 3): 1, "r": 2}, counts
 
 
 def lost_once(queue_name: str, marker: str):

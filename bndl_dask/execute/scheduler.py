@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import itertools
 import logging
 import queue
 import re
@@ -50,8 +51,70 @@ _LIVENESS_INTERVAL = 1.0
 #: at most this many finished final results are fetched from the workers in one round trip
 _FETCH_BATCH = 64
 
+#: tells this driver process's job keys from other drivers' (who count jobs from 1 as well)
+_PROCESS_TOKEN = uuid.uuid4().hex[:10]
+_schedulers = itertools.count(1)
+
 #: per dask client: addresses of workers known to offer bndl's concurrency slots
 _slot_workers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+#: seconds an idle client waits before finished jobs' futures are released after all
+_RELEASE_DELAY = 2.0
+
+
+class _DeferredReleases:
+    """Releases of a job's dask futures, held back until the next job's graph has gone out.
+
+    dask's client batches its messages to the scheduler: after it sent one, the next waits up
+    to 10 ms. Released futures at the end of a job would so hold up the next job's submission;
+    sent just after that submission they cost nothing. A client that stays idle releases them
+    after ``_RELEASE_DELAY`` seconds (the results stay on the workers until then).
+    """
+
+    def __init__(self, client):
+        self.client = client
+        self.lock = threading.Lock()
+        self.futures: list = []
+        self.epoch = 0
+
+    def add(self, futures: Iterable) -> None:
+        with self.lock:
+            self.futures.extend(futures)
+            epoch = self.epoch
+        try:
+            self.client.loop.add_callback(self._later, epoch)
+        except Exception:  # the client is closing: release now
+            self.flush()
+
+    def _later(self, epoch: int) -> None:  # on the client's event loop
+        self.client.loop.call_later(_RELEASE_DELAY, self._flush_if_idle, epoch)
+
+    def _flush_if_idle(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            futures, self.futures = self.futures, []
+            self.epoch += 1
+        for future in futures:
+            try:
+                future.release()
+            except Exception:
+                pass
+
+
+_deferred: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_deferred_lock = threading.Lock()
+
+
+def _deferred_releases(client) -> _DeferredReleases:
+    with _deferred_lock:
+        releases = _deferred.get(client)
+        if releases is None:
+            releases = _deferred[client] = _DeferredReleases(client)
+        return releases
 
 
 class _LeafFetcher:
@@ -66,6 +129,7 @@ class _LeafFetcher:
         self.client = client
         self.lock = threading.Lock()
         self.unread: dict[_LeafResult, None] = {}  # insertion ordered: by completion
+        self.releases = _deferred_releases(client)
 
     def fetch(self, leaf: _LeafResult, timeout: float | None) -> None:
         with self.lock:
@@ -100,22 +164,13 @@ class _LeafResult(concurrent.futures.Future):
     def _resolve(self, outcome: TaskOutcome) -> None:
         self._on_outcome(outcome)
         self._result = outcome.value
-        self._dask_future.release()
+        self._fetcher.releases.add((self._dask_future,))
         self._dask_future = None
 
     def result(self, timeout: float | None = None) -> Any:
         if self._dask_future is not None:
             self._fetcher.fetch(self, timeout)
         return self._result
-
-    def discard(self) -> None:
-        """Drop the result unread (the job is over)."""
-        with self._fetcher.lock:
-            self._fetcher.unread.pop(self, None)
-            if self._dask_future is not None:
-                self._dask_future.release()
-                self._dask_future = None
-                self._result = None
 
 
 class Scheduler:
@@ -154,7 +209,7 @@ class Scheduler:
         self.attempts = attempts
         self.job_id = job_id
         # keys must be unique on the cluster, also among drivers that count jobs from 1
-        self.token = f"j{job_id}-{uuid.uuid4().hex[:12]}"
+        self.token = f"j{job_id}-{_PROCESS_TOKEN}{next(_schedulers)}"
         self.whole_cluster = whole_cluster
         self.client = client if client is not None else self._client_of(self.tasks)
         self._on_outcome_hook = on_outcome or (lambda task, outcome: None)
@@ -387,6 +442,7 @@ class Scheduler:
                 layer, annotations=layer_annotations[signature])
         graph = HighLevelGraph(graph_layers, {name: set() for name in graph_layers})
         futures = self.client.get(graph, keys, sync=False)
+        self._fetcher.releases.flush()  # after the graph: see _DeferredReleases
         by_key = dict(zip(keys, futures)) if isinstance(futures, list) else futures
         for task in wave:
             future = by_key[self._keys[task]]
@@ -800,11 +856,7 @@ class Scheduler:
         self._parked.clear()
 
     def _release_futures(self) -> None:
-        for future in self._dask.values():
-            try:
-                future.release()
-            except Exception:
-                pass
+        self._fetcher.releases.add(self._dask.values())
         self._dask.clear()
 
 
