@@ -12,6 +12,7 @@ the load of a shared machine hit all engines alike. See README.md for how to rea
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -142,12 +143,19 @@ class Runner:
 
     def _rounds(self) -> None:
         repeat = self.args.repeat
+        serial = [e for e in self.engines if e.name == "serial"]
+        others = [e for e in self.engines if e.name != "serial"]
         for round_no in range(repeat):
             began = time.perf_counter()
+            # serial first (it provides the reference); the others in an order that rotates
+            # each round, so no engine always runs right after a heavy one
+            shift = round_no % len(others) if others else 0
+            order = serial + others[shift:] + others[:shift]
             for workload in self.workloads.values():
                 per_round = max(1, math.ceil(workload.min_samples / repeat))
-                for engine in self.engines:  # serial first: it provides the reference
+                for engine in order:
                     if engine.name in workload.engines:
+                        settle(self.engines)
                         for _ in range(per_round):
                             self.sample(workload, engine)
             print(f"round {round_no + 1}/{repeat} done in {time.perf_counter() - began:.1f} s",
@@ -249,6 +257,44 @@ def main(argv: list[str] | None = None) -> int:
         extras["memory"] = memory_probes(args.quick)
     return print_report(args, workloads, engines, runner, extras, notes,
                         (load_before, load_after, foreign))
+
+
+def settle(engines: list[Engine], timeout: float = 10.0) -> None:
+    """Wait (untimed) until no cluster of this run is still busy, then collect garbage.
+
+    The dask schedulers of bndl_dask and of the LocalCluster run in this process: a cluster
+    still releasing the keys of the previous sample (5,000 of them after W5) would otherwise
+    slow down whichever engine samples next. Busy = tasks processing, or the number of tasks
+    the scheduler knows still changing (keys held on purpose, e.g. a broadcast, are stable).
+    """
+    clients = {id(c): c for c in (_client_of(e) for e in engines) if c is not None}
+    deadline = time.monotonic() + timeout
+    for client in clients.values():
+        previous = None
+        while time.monotonic() < deadline:
+            try:
+                known, processing = client.run_on_scheduler(_scheduler_activity)
+            except Exception:
+                break
+            if known == 0 or (processing == 0 and known == previous):
+                break
+            previous = known
+            time.sleep(0.1)
+    gc.collect()
+
+
+def _client_of(engine: Engine) -> Any:
+    handle = engine.handle
+    if engine.name == "bndl_dask" and handle is not None:
+        return handle.executor
+    if engine.name in ("dask_bag", "dask_graph", "client_map"):
+        return handle
+    return None
+
+
+def _scheduler_activity(dask_scheduler=None) -> tuple[int, int]:
+    processing = sum(len(ws.processing) for ws in dask_scheduler.workers.values())
+    return len(dask_scheduler.tasks), processing
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
