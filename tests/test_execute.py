@@ -15,7 +15,9 @@ from bndl_dask.execute import (
     InvocationException,
     Job,
     RmiTask,
+    Scheduler,
     Task,
+    TaskCancelled,
     current_worker,
     task_context,
 )
@@ -323,13 +325,27 @@ def test_driver_side_task_is_executed_when_ready(ctx):
 
 # -- the generator -----------------------------------------------------------------------------
 
+def held(gate: str, started: str, cancelled: str, value):
+    try:  # the cancel may land while the put still waits for its reply
+        Queue(started).put(value)
+        return wait_gate(gate, value)
+    except TaskCancelled:
+        Queue(cancelled).put(value)
+        raise
+
+
 def test_closing_the_generator_aborts_the_job(ctx):
-    gate = gate_name()
-    tasks = [rmi(ctx, 0, abs, -1)] + [rmi(ctx, i, wait_gate, gate, i) for i in range(1, 4)]
-    gen = ctx.execute(Job(ctx, tasks))
+    gate, started, cancelled = gate_name(), gate_name(), gate_name()
+    tasks = [rmi(ctx, 0, abs, -1)] + [rmi(ctx, i, held, gate, started, cancelled, i)
+                                      for i in range(1, 5)]
+    worker = ctx.workers[0]  # one thread: one held task runs, the others wait for it
+    gen = ctx.execute(Job(ctx, tasks), workers=[worker])
     assert next(gen).result() == 1
-    gen.close()  # must not wait for the held tasks
-    assert tasks[1].cancelled or not tasks[1].succeeded
+    started_queue = Queue(started, client=ctx.client)
+    running = started_queue.get(timeout=WAIT)
+    gen.close()  # returns without waiting for the held task: it is cancelled
+    assert Queue(cancelled, client=ctx.client).get(timeout=WAIT) == running
+    assert started_queue.qsize() == 0  # the queued ones never started
     assert run(ctx, [rmi(ctx, 0, abs, -5)]) == [5]
 
 
@@ -356,3 +372,19 @@ def test_errors_name_worker_and_task(ctx):
     assert exc.worker in {w.name for w in ctx.workers}
     assert exc.worker in str(exc) and "exploding task" in str(exc)
     assert run(ctx, [rmi(ctx, 0, abs, -5)]) == [5]  # the context is still usable
+
+
+def test_scheduler_directly(ctx):
+    events = []
+    a = rmi(ctx, "a", pow, 2, 5)
+    b = rmi(ctx, "b", str, a)
+    Scheduler([b, a], events.append, ctx.workers, concurrency=1, attempts=1).run()
+    assert events[-1] is None
+    assert [t.id for t in events[:-1]] == ["a", "b"]
+    assert b.result() == "32"
+    with pytest.raises(ValueError):
+        Scheduler([], events.append, ctx.workers)
+    with pytest.raises(ValueError):
+        Scheduler([rmi(ctx, 1, abs, 1), rmi(ctx, 1, abs, 2)], events.append, ctx.workers)
+    with pytest.raises(Exception, match="No workers"):
+        Scheduler([rmi(ctx, 1, abs, 1)], events.append, [])

@@ -108,9 +108,9 @@ def test_failure_on_one_worker_needs_a_second_attempt(ctx):
 # -- cancellation ------------------------------------------------------------------------------
 
 def cancellable(started: str, ready_for_0: str, cancelled: str, i: int) -> int:
-    Queue(started).put(i)
-    Queue(ready_for_0).put(i)
-    try:
+    try:  # the cancel may land while a put still waits for its reply
+        Queue(started).put(i)
+        Queue(ready_for_0).put(i)
         busy_until(time.monotonic() + WAIT)
     except TaskCancelled:
         Queue(cancelled).put(i)

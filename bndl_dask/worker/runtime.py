@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import pickle
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -204,12 +205,29 @@ class _Drained(Exception):
     pass
 
 
+#: code an asynchronous exception must not land in: it could leave a lock held that the
+#: worker's event loop needs (e.g. a task waiting in a distributed Event, Queue or Lock)
+_UNSAFE_MODULES = ("threading", "queue", "concurrent.", "asyncio", "tornado", "distributed",
+                   "bndl_dask.worker", "selectors", "logging")
+
+
 def _raise_in_thread(ident: int) -> bool:
+    """Raise TaskCancelled in thread ``ident`` if it runs user code now (True), else False:
+    the caller tries again a moment later."""
+    frame = sys._current_frames().get(ident)
+    if frame is None:
+        return True  # the thread is gone: nothing to interrupt
+    module = frame.f_globals.get("__name__") or ""
+    # blocked in a Condition's wait (under Event.wait, Queue.get, distributed's sync()) is a
+    # safe place: the exception arrives inside its try/finally, as KeyboardInterrupt would
+    blocked = module == "threading" and frame.f_code.co_name == "wait"
+    if module.startswith(_UNSAFE_MODULES) and not blocked:
+        return False
     _injected.add(ident)
-    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(ident), ctypes.py_object(TaskCancelled)
     )
-    return done == 1
+    return True
 
 
 def _clear_async_exc(ident: int) -> None:

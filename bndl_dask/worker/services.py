@@ -9,6 +9,7 @@ over dask's own connections.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -20,6 +21,8 @@ from bndl_dask.worker.identity import WorkerHandle
 EXTENSION_NAME = "bndl"
 #: how many cancelled job tokens a worker remembers (a job's tokens are never reused)
 _CANCELLED_JOBS_KEPT = 4096
+#: seconds a cancelled task's thread is watched for a safe moment to raise TaskCancelled in
+_INTERRUPT_PATIENCE = 120.0
 _create_lock = threading.Lock()
 
 
@@ -72,19 +75,38 @@ class WorkerServices:
     def cancel_job(self, job: str, raise_in_thread: Callable[[int], bool] | None = None
                    ) -> list[str]:
         """Start no more tasks of ``job`` here; with ``raise_in_thread``, also interrupt the
-        running ones (under the lock, so never a thread that has moved on to other work)."""
+        running ones. ``raise_in_thread(ident)`` returns False when the thread is at a point
+        where an exception must not land (inside dask's or threading's code): it is retried
+        there shortly, in the background, until the task has stopped."""
         if not job:
             return []
-        interrupted = []
         with self._lock:
             self._cancelled_jobs[job] = None
             while len(self._cancelled_jobs) > _CANCELLED_JOBS_KEPT:
                 del self._cancelled_jobs[next(iter(self._cancelled_jobs))]
-            if raise_in_thread is not None:
-                for key, (ident, running_job) in self._running.items():
-                    if running_job == job and raise_in_thread(ident):
-                        interrupted.append(key)
-        return interrupted
+            running = [key for key, (_, running_job) in self._running.items()
+                       if running_job == job]
+        if raise_in_thread is not None and running:
+            self._interrupt(list(running), raise_in_thread)
+        return running
+
+    def _interrupt(self, keys: list[str], raise_in_thread: Callable[[int], bool]) -> None:
+        def attempt() -> bool:
+            # under the lock: a thread that has finished its task is never interrupted
+            with self._lock:
+                for key in list(keys):
+                    entry = self._running.get(key)
+                    if entry is None or raise_in_thread(entry[0]):
+                        keys.remove(key)
+            return not keys
+
+        def retry() -> None:
+            deadline = time.monotonic() + _INTERRUPT_PATIENCE
+            while time.monotonic() < deadline and not attempt():
+                time.sleep(0.002)
+
+        if not attempt():
+            threading.Thread(target=retry, name="bndl-cancel", daemon=True).start()
 
     # -- blocks served to other workers -------------------------------------------------------
 
