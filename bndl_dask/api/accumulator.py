@@ -57,7 +57,9 @@ class Accumulator:
                 method = getattr(self.value, op, None)
                 if method is None:
                     raise AttributeError(
-                        f"{type(self.value).__name__} has no method {op!r} to update with")
+                        f"{type(self.value).__name__} has no method {op!r} to update "
+                        f"accumulator {self.id} with; use an operator "
+                        f"({', '.join(map(repr, _BINARY))}) or a method name of the value")
                 method(value)
         return self
 
@@ -97,8 +99,10 @@ class Accumulator:
         return f"<Accumulator {self.id} value={self.value!r}>"
 
 
-def apply_updates(updates: list[tuple[str, str, Any]]) -> None:
-    """Apply the updates one successful task made (called by the context)."""
+def apply_updates(updates: list[tuple[str, str, Any]]) -> list[Exception]:
+    """Apply the updates one successful task made (called by the context); returns the
+    errors of updates that failed (a bad op), for the action to raise once it is done."""
+    errors: list[Exception] = []
     for accumulator_id, op, value in updates:
         accumulator = _registry.get(accumulator_id)
         if accumulator is None:
@@ -106,6 +110,8 @@ def apply_updates(updates: list[tuple[str, str, Any]]) -> None:
             continue
         try:
             accumulator.update(op, value)
-        except Exception:
-            logger.warning("update %s %r of accumulator %s failed", op, value, accumulator_id,
-                           exc_info=True)
+        except Exception as exc:
+            logger.debug("update %s %r of accumulator %s failed", op, value, accumulator_id,
+                         exc_info=True)
+            errors.append(exc)
+    return errors

@@ -147,7 +147,9 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
             raise RuntimeError("This ComputeContext is stopped; create a new one")
 
     def __getstate__(self):
-        raise TypeError(
+        from bndl_dask.datasets.core import ActionInTaskError
+
+        raise ActionInTaskError(
             "A ComputeContext cannot be sent to workers: actions (collect, count, ...) can only "
             "be started on the driver, not inside a task")
 
@@ -312,11 +314,12 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                 workers = self.workers
         self.jobs.append(job)
         applied: set = set()
+        update_errors: list[Exception] = []  # raised when the job is done: its results stand
 
         def on_outcome(task: Task, outcome) -> None:
             if task.id not in applied:  # each task's side effects count once
                 applied.add(task.id)
-                apply_updates(outcome.accumulator_updates)
+                update_errors.extend(apply_updates(outcome.accumulator_updates))
 
         events: queue.Queue = queue.Queue()
         scheduler = Scheduler(job.tasks, events.put, workers, concurrency, attempts,
@@ -353,6 +356,8 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                     next_index += 1
                     yielded.add(ready)
                     yield ready
+            if update_errors:
+                raise update_errors[0]
         except BaseException as exc:
             reporter.job_failed(exc)
             scheduler.abort()

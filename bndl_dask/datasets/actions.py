@@ -232,6 +232,8 @@ class ActionsMixin:
         return self._top(num, key, heapq.nsmallest, min, "nsmallest")
 
     def _top(self, num: int, key: Any, pick: Callable, single: Callable, name: str) -> Any:
+        if isinstance(num, bool) or not isinstance(num, int) or num < 0:
+            raise ValueError(f"{name} takes a number of elements >= 0, got {num!r}")
         if num == 1:
             return self._extreme(single, key, name)
         key_func = getter(key) if key is not None else None

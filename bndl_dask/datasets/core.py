@@ -41,6 +41,15 @@ def user_callsite() -> str:
     return "<unknown>"
 
 
+class ArgumentError(ValueError, AssertionError):
+    """A bad argument value. Also an AssertionError, which is what BNDL raised (with a bare
+    ``assert``) for some of these checks, so code written for BNDL catches it still.
+
+    >>> issubclass(ArgumentError, ValueError) and issubclass(ArgumentError, AssertionError)
+    True
+    """
+
+
 def check_callable(func: Any, what: str = "func", optional: bool = False) -> None:
     if func is None and optional:
         return
@@ -268,6 +277,16 @@ class DatasetCore:
         except TypeError as exc:
             if "cannot be pickled" not in str(exc):
                 raise
+            cause = exc.__cause__
+            while cause is not None and not isinstance(cause, ActionInTaskError):
+                cause = cause.__cause__
+            if cause is not None:  # a function captured the context: a nested action
+                raise ActionInTaskError(
+                    f"{name} of {self!r} ({self.callsite}) uses the ComputeContext inside a "
+                    "task, but actions (collect, count, ...) and new datasets can only be made "
+                    "on the driver. Compute what the task needs first and pass it in (or as "
+                    "ctx.broadcast(...)), or use a join / zip instead of a nested action."
+                ) from None
             culprit = find_unpicklable(self, transform)
             if culprit is None:
                 raise
@@ -275,6 +294,11 @@ class DatasetCore:
                             "to the workers. Define the function at module level or avoid "
                             "capturing objects such as locks, sockets or open files."
                             ) from exc.__cause__ or exc
+
+
+class ActionInTaskError(RuntimeError):
+    """An action or a ComputeContext was used inside a task, where only the driver can
+    start jobs."""
 
 
 def _describe_callable(func: Any) -> str:

@@ -557,6 +557,9 @@ class FilesContextMixin:
         if isinstance(root, str):
             fs = FileSystem.for_path(root, storage_options)
         else:
+            if not isinstance(root, Iterable):
+                raise TypeError(f"files takes a path, a glob pattern or a list of file names, "
+                                f"not {type(root).__name__}")
             root = [os.fsdecode(r) if isinstance(r, (bytes, os.PathLike)) else r for r in root]
             if not root:
                 raise ValueError("files needs at least one file name")

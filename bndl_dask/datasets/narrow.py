@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from bndl_dask.datasets.core import Partition
+from bndl_dask.datasets.core import ArgumentError, Partition
 from bndl_dask.datasets.dataset import Dataset
 
 
@@ -60,7 +60,7 @@ class ZipPartitionsDataset(Dataset):
     def __init__(self, sources: Sequence[Dataset], comb: Callable):
         counts = {s.pcount for s in sources}
         if len(counts) != 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"zip needs datasets with the same number of partitions, got {sorted(counts)}")
         super().__init__(sources[0].ctx, list(sources))
         self.comb = comb

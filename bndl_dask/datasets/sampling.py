@@ -13,6 +13,8 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from bndl_dask.datasets.core import ArgumentError
+
 
 def _base_seed(seed: Any) -> int:
     """An int seed from ``None`` (a fresh one), an int or a ``numpy.random.RandomState``."""
@@ -91,10 +93,12 @@ class SamplingMixin:
             return self.ctx.range(0)
         if fraction == 1.0 and not with_replacement:
             return self
-        if with_replacement:
-            assert fraction > 0, "fraction must be positive"
-        else:
-            assert 0 < fraction < 1, "fraction must be between 0 and 1"
+        if with_replacement and fraction < 0:
+            raise ArgumentError(f"fraction must be positive, got {fraction}")
+        if not with_replacement and not 0 <= fraction <= 1:
+            raise ArgumentError(f"fraction must be between 0 and 1 without replacement, got "
+                             f"{fraction}; use with_replacement=True to draw elements more "
+                             f"than once")
         sampler = _Sampler(float(fraction), bool(with_replacement), _base_seed(seed))
         return self.map_partitions_with_index(sampler)
 

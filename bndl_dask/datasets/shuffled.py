@@ -68,12 +68,89 @@ class ShuffleDataset(Dataset):
     def _make_parts(self):
         return [ShufflePartition(self, idx) for idx in range(self._pcount)]
 
+    #: what the elements must look like ('pairs' for key-wise operations, 'comparable' for
+    #: sorting), so that a writer's TypeError can tell the user what to change; None: no hint
+    element_shape: str | None = None
+
     def shuffle_writer(self) -> ShuffleWriter:
         # sorted buckets are sorted map-side only where a combiner needs sorted input: the read
         # side sorts anyway, and timsort merges already sorted runs cheaply
-        return ShuffleWriter(self.id, self._pcount, self.placement, self.key, self.kind,
-                             self.comb, self.sorts, self.block_size, self.serialization,
-                             self.compression)
+        writer = ShuffleWriter(self.id, self._pcount, self.placement, self.key, self.kind,
+                               self.comb, self.sorts, self.block_size, self.serialization,
+                               self.compression)
+        if self.element_shape is None:
+            return writer
+        return ExplainingWriter(writer, self.element_shape, f"{self!r} ({self.callsite})")
+
+
+#: element shape -> (does this error message mean the shape was wrong?, what to do)
+_SHAPE_HINTS = {
+    "pairs": (("unpack", "subscriptable", "not iterable", "index out of range"),
+              "key-wise operations (reduce_by_key, group_by_key, aggregate_by_key, join, "
+              "cogroup, ...) need (key, value) pairs as elements: make them first with "
+              "key_by(...), with_value(...) or map(lambda x: (key, value))"),
+    "comparable": (("not supported between instances",),
+                   "sort needs elements (or keys) that compare with each other: give "
+                   "sort(key=...) returning values of one type"),
+}
+
+
+def explained(exc: Exception, shape: str, what: str) -> Exception:
+    """A TypeError saying what to change when ``exc`` is about the elements' shape (else
+    ``exc`` itself)."""
+    markers, advice = _SHAPE_HINTS[shape]
+    if not any(marker in str(exc) for marker in markers):
+        return exc
+    return TypeError(f"{what}: {advice} ({type(exc).__name__}: {exc})")
+
+
+class ExplainingLocal:
+    """The map-side step of a key-wise operation (``for k, v in data``), with its errors about
+    non-pairs explained as ``ExplainingWriter`` does."""
+
+    __slots__ = ("local", "what")
+
+    def __init__(self, local: Callable, what: str):
+        self.local, self.what = local, what
+
+    def __call__(self, data):
+        try:
+            return self.local(data)
+        except (TypeError, ValueError, IndexError) as exc:
+            better = explained(exc, "pairs", self.what)
+            if better is exc:
+                raise
+            raise better from exc
+
+    def __reduce__(self):
+        return (ExplainingLocal, (self.local, self.what))
+
+
+class ExplainingWriter:
+    """A ShuffleWriter whose errors about the elements' shape say what the user should do
+    (the bare ``cannot unpack non-iterable int object`` does not)."""
+
+    __slots__ = ("writer", "shape", "what")
+
+    def __init__(self, writer: ShuffleWriter, shape: str, what: str):
+        self.writer, self.shape, self.what = writer, shape, what
+
+    def __call__(self, map_idx: int, data):
+        try:
+            return self.writer(map_idx, data)
+        except (TypeError, ValueError, IndexError) as exc:
+            better = explained(exc, self.shape, self.what)
+            if better is exc:
+                raise
+            raise better from exc
+
+    def __getattr__(self, name: str):
+        if name in ExplainingWriter.__slots__:
+            raise AttributeError(name)
+        return getattr(self.writer, name)
+
+    def __reduce__(self):
+        return (ExplainingWriter, (self.writer, self.shape, self.what))
 
 
 class Merge:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
-from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.core import check_callable, user_callsite
 from bndl_dask.datasets.transformations import getter
 from bndl_dask.util.serialization import COMPRESSIONS, SERIALIZATIONS
 from bndl_dask.worker.shuffle import KINDS, gc_paused, sort_records
@@ -550,11 +550,17 @@ class ShuffleMixin:
     def _keywise(self, local: Callable | None, merge: Callable, partitioner, pcount,
                  **shuffle_opts: Any):
         check_callable(partitioner, "partitioner", optional=True)
+        if local is not None:
+            from bndl_dask.datasets.shuffled import ExplainingLocal
+
+            local = ExplainingLocal(local, f"{self!r} ({user_callsite()})")
         src = self.map_partitions(local) if local is not None else self
         placement = ("hash",) if partitioner is None else ("func", partitioner)
         shuffle_opts.pop("sort", None)
-        return src._shuffle(pcount if pcount is not None else self.pcount, placement, _first,
-                            "list", merge=merge, **shuffle_opts)
+        shuffled = src._shuffle(pcount if pcount is not None else self.pcount, placement,
+                                _first, "list", merge=merge, **shuffle_opts)
+        shuffled.element_shape = "pairs"
+        return shuffled
 
     def group_by(self, key: Any, partitioner: Callable | None = None, pcount: int | None = None,
                  **shuffle_opts: Any):
@@ -640,6 +646,9 @@ class ShuffleMixin:
         return self._cogroup((other,), key, partitioner, pcount, True, shuffle_opts)
 
     def _cogroup(self, others, key, partitioner, pcount, join, shuffle_opts):
+        from bndl_dask.datasets.transformations import _check_datasets
+
+        _check_datasets("join" if join else "cogroup", *others)
         inputs = [self, *others]
         if key is not None:
             key_func = getter(key)
@@ -712,15 +721,22 @@ class ShuffleMixin:
                 samples = list(set(samples))
             except TypeError:
                 pass
-        sort_records(samples, None)
+        try:
+            sort_records(samples, None)
+        except TypeError as exc:
+            raise TypeError(
+                f"sort of {self!r}: the elements (or keys) do not compare with each other "
+                f"({exc}); give sort(key=...) returning values of one type") from None
         if samples:
             step = len(samples) / pcount
             bounds = [samples[min(int(step * i), len(samples) - 1)] for i in range(1, pcount)]
         else:
             bounds = []
         placement = ("range", bounds, bool(reverse))
-        return self._shuffle(pcount, placement, key_func, "sorted", sort=True, reverse=reverse,
-                             **shuffle_opts)
+        shuffled = self._shuffle(pcount, placement, key_func, "sorted", sort=True,
+                                 reverse=reverse, **shuffle_opts)
+        shuffled.element_shape = "comparable"
+        return shuffled
 
     # -- tree aggregations (combine partial results on the workers, in rounds) -----------------
 

@@ -7,7 +7,18 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.core import ArgumentError, check_callable
+
+
+def _check_datasets(operation: str, *others: Any) -> None:
+    """Combining a dataset with a list (say) fails late and obscurely: say so at once."""
+    from bndl_dask.datasets.core import DatasetCore
+
+    for other in others:
+        if not isinstance(other, DatasetCore):
+            raise TypeError(
+                f"{operation} combines datasets, got {type(other).__name__}; make one with "
+                f"ctx.collection(...) first")
 
 
 def getter(key: Any) -> Callable:
@@ -141,7 +152,8 @@ class TransformationsMixin:
         """
         from bndl_dask.datasets.narrow import CoalescedDataset
 
-        assert isinstance(pcount, int) and pcount >= 1, "pcount must be at least 1"
+        if isinstance(pcount, bool) or not isinstance(pcount, int) or pcount < 1:
+            raise ArgumentError(f"coalesce_parts needs a pcount of at least 1, got {pcount!r}")
         if pcount >= self.pcount:
             return self
         return CoalescedDataset(self, pcount)
@@ -154,6 +166,7 @@ class TransformationsMixin:
         """
         from bndl_dask.datasets.narrow import UnionDataset
 
+        _check_datasets("union", other, *others)
         return UnionDataset([self, other, *others])
 
     def zip(self, other):
@@ -165,6 +178,7 @@ class TransformationsMixin:
         from bndl_dask.datasets.narrow import ZipPartitionsDataset
 
         check_callable(comb, "comb")
+        _check_datasets("zip", other)
         return ZipPartitionsDataset([self, other], comb)
 
     def product(self, other, *others, func: Callable = itertools.product):
@@ -172,6 +186,7 @@ class TransformationsMixin:
         from bndl_dask.datasets.narrow import CartesianProductDataset
 
         check_callable(func, "func")
+        _check_datasets("product", other, *others)
         sources = [self, other, *others]
         flat = []
         for source in sources:

@@ -92,12 +92,45 @@ def _load_defaults() -> None:
 _load_defaults()
 
 
+#: settings that must be whole numbers of at least this much
+_POSITIVE_INTS = {
+    "bndl.execute.attempts": 1,
+    "bndl.execute.concurrency": 1,
+}
+
+
+def check_value(key: str, value: Any) -> Any:
+    """``value`` for the canonical ``key``, checked where bndl knows what the key takes.
+
+    A bad value raises ValueError naming the key, so a typo such as
+    ``ctx.conf['bndl.execute.attempts'] = 0`` fails where it is made instead of deep inside
+    the next job (a concurrency of 0 would even plan jobs without partitions).
+
+    >>> check_value('bndl.execute.attempts', '3')
+    3
+    """
+    minimum = _POSITIVE_INTS.get(key)
+    if minimum is None:
+        return value
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("+").isdigit():
+        number = int(value)  # environment variables and BNDL_CONF give text
+    if number is None or number < minimum:
+        raise ValueError(
+            f"setting {key!r} must be a whole number of at least {minimum}, got {value!r}; "
+            f"fix it in ctx.conf, dask.config or BNDL_CONF")
+    return number
+
+
 def get(key: str, default: Any = _MISSING) -> Any:
     """The global value of a bndl setting (``dask.config``)."""
-    value = _lookup(canonical_key(key), default)
+    key = canonical_key(key)
+    value = _lookup(key, default)
     if value is _MISSING:
         raise KeyError(key)
-    return value
+    return value if value is default else check_value(key, value)
 
 
 class Conf(MutableMapping):
@@ -125,8 +158,8 @@ class Conf(MutableMapping):
             return self._overrides[key]
         value = _lookup(key)
         if value is _MISSING:
-            raise KeyError(key)
-        return value
+            raise KeyError(f"no bndl setting {key!r}; see bndl_dask/bndl.yaml for the names")
+        return check_value(key, value)
 
     def get(self, key: str, default: Any = None) -> Any:
         try:
@@ -135,7 +168,8 @@ class Conf(MutableMapping):
             return default
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._overrides[canonical_key(key)] = value
+        key = canonical_key(key)
+        self._overrides[key] = check_value(key, value)
 
     def __delitem__(self, key: str) -> None:
         del self._overrides[canonical_key(key)]
