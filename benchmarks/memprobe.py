@@ -7,8 +7,10 @@ job (so imports and connections are in the baseline), then samples its own RSS e
 * ``icollect-list``:  the same over ``.map(identity)`` (partitions are lists, not ranges),
 * ``collect-list``:   ``consume(ctx.range(N).map(identity).collect())``,
 
-and prints one JSON line: the growth of the peak RSS over the baseline (sampled, and from
-``getrusage`` as a cross-check), the seconds taken and the (count, sum) consumed. A fresh process
+and prints one JSON line: the growth of the peak RSS over the baseline (sampled), the seconds
+taken and the (count, sum) consumed. ``maxrss_growth_mb`` (from ``getrusage``) is only a
+cross-check when run directly: Linux carries a parent's peak RSS over into a forked child, so
+under run.py (a large parent) it usually reads 0. A fresh process
 per mode keeps one mode's freed-but-retained memory out of the next one's numbers.
 """
 

@@ -123,15 +123,15 @@ def memory_table(memory: dict[str, dict]) -> str:
     for mode, m in memory.items():
         if "error" in m:
             last = m["error"].strip().splitlines()[-1] if m["error"].strip() else "failed"
-            rows.append([mode, "-", "-", "ERROR: " + last[:70], "-", "-", "-"])
+            rows.append([mode, "-", "-", "ERROR: " + last[:70], "-", "-"])
             continue
         part_mb = m["n"] / m["pcount"] * 36 / 2**20  # 8-byte pointer + 28-byte int per element
         held = m["growth_mb"] / part_mb if part_mb and "list" in mode else None
         rows.append([mode, f"{m['n']:,}", str(m["pcount"]), f"{m['growth_mb']:.1f}",
-                     f"{m['maxrss_growth_mb']:.1f}", seconds(m["seconds"]),
+                     seconds(m["seconds"]),
                      f"~{held:.1f}" if held is not None else "-"])
-    return table(["mode", "elements", "pcount", "peak RSS growth MB", "getrusage new peak MB",
-                  "time", "partitions' worth"], rows)
+    return table(["mode", "elements", "pcount", "peak RSS growth MB", "time",
+                  "partitions' worth"], rows)
 
 
 def noisiest(results: dict[str, dict[str, Cell]], top: int = 3) -> list[str]:
