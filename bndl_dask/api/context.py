@@ -176,6 +176,16 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         handles = [WorkerHandle.from_info(address, w) for address, w in info.items()]
         return sorted(self._with_pids(handles))
 
+    def _worker_snapshot(self, max_age: float = 1.0) -> list[WorkerHandle]:
+        """``workers`` as seen at most ``max_age`` seconds ago: saves a scheduler round trip
+        per job. Jobs notice workers that leave on their own (the scheduler's liveness check)."""
+        now = time.monotonic()
+        taken, workers = self.__dict__.get("_snapshot", (0.0, None))
+        if workers is None or now - taken > max_age:
+            workers = self.workers
+            self._snapshot = (now, workers)
+        return workers
+
     def _with_pids(self, handles: list[WorkerHandle]) -> list[WorkerHandle]:
         """Fill in worker pids (dask's scheduler_info has none): asked once per worker."""
         pids = self.__dict__.setdefault("_worker_pids", {})
@@ -308,7 +318,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         attempts = attempts or int(self.conf["bndl.execute.attempts"])
         whole_cluster = workers is None
         if workers is None:
-            workers = self.workers
+            workers = self._worker_snapshot()
             if not workers or any(w.name not in self._known_workers for w in workers):
                 self.await_workers()  # first job, or the cluster changed: let it settle
                 workers = self.workers
@@ -324,7 +334,8 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         events: queue.Queue = queue.Queue()
         scheduler = Scheduler(job.tasks, events.put, workers, concurrency, attempts,
                               client=self.client, on_outcome=on_outcome, job_id=job.id,
-                              whole_cluster=whole_cluster)
+                              whole_cluster=whole_cluster,
+                              prefetch=getattr(job, "result_prefetch", 64))
         thread = threading.Thread(target=scheduler.run, name=f"bndl-scheduler-{job.id}",
                                   daemon=True)
         job.signal_start()

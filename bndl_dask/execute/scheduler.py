@@ -118,25 +118,29 @@ def _deferred_releases(client) -> _DeferredReleases:
 
 
 class _LeafFetcher:
-    """Fetches final results from the workers when the consumer asks, several per round trip.
+    """Fetches final results from the workers when the consumer asks, a few per round trip.
 
-    Results of final tasks stay on the workers until the consumer reads one; then every other
-    finished, unread result (up to ``_FETCH_BATCH``) comes along in the same gather. The driver
-    so holds little more than what it is consuming (``icollect``), in few round trips.
+    Results of final tasks stay on the workers until the consumer reads one; then up to
+    ``prefetch - 1`` further finished, unread results come along in the same gather, those
+    next in job order first (the order ordered consumers read in). So the driver holds at most
+    about ``prefetch`` results it has not consumed yet (``icollect`` stays bounded), in few
+    round trips.
     """
 
-    def __init__(self, client):
+    def __init__(self, client, prefetch: int = _FETCH_BATCH):
         self.client = client
+        self.prefetch = max(1, prefetch)
         self.lock = threading.Lock()
-        self.unread: dict[_LeafResult, None] = {}  # insertion ordered: by completion
+        self.unread: dict[_LeafResult, None] = {}
         self.releases = _deferred_releases(client)
 
     def fetch(self, leaf: _LeafResult, timeout: float | None) -> None:
         with self.lock:
             if leaf._dask_future is None:
                 return
-            batch = [leaf] + [other for other in self.unread
-                              if other is not leaf][:_FETCH_BATCH - 1]
+            others = sorted((o for o in self.unread if o is not leaf),
+                            key=lambda o: (o.rank < leaf.rank, o.rank))
+            batch = [leaf] + others[:self.prefetch - 1]
             try:
                 outcomes = self.client.gather([item._dask_future for item in batch])
             except Exception:
@@ -153,8 +157,9 @@ class _LeafResult(concurrent.futures.Future):
     _UNFETCHED = object()
 
     def __init__(self, dask_future, fetcher: _LeafFetcher,
-                 on_outcome: Callable[[TaskOutcome], None]):
+                 on_outcome: Callable[[TaskOutcome], None], rank: int = 0):
         super().__init__()
+        self.rank = rank
         self._dask_future = dask_future
         self._fetcher = fetcher
         self._on_outcome = on_outcome
@@ -170,7 +175,16 @@ class _LeafResult(concurrent.futures.Future):
     def result(self, timeout: float | None = None) -> Any:
         if self._dask_future is not None:
             self._fetcher.fetch(self, timeout)
+        if self._result is self._CONSUMED:
+            raise RuntimeError("this task's result was already consumed and released")
         return self._result
+
+    _CONSUMED = object()
+
+    def forget(self) -> None:
+        """Drop the fetched value (the consumer is done with it)."""
+        if self._dask_future is None:
+            self._result = self._CONSUMED
 
 
 class Scheduler:
@@ -178,8 +192,10 @@ class Scheduler:
     with the failed task or an exception when the job fails, and ``done(None)`` last.
 
     ``concurrency`` caps the tasks of this job running at once on one worker; ``attempts`` is
-    the number of tries a task gets when its own code raises. ``whole_cluster`` says that
-    ``workers`` are all workers of the cluster (tasks then only get restrictions they need).
+    the number of tries a task gets when its own code raises. ``prefetch`` bounds how many
+    finished final results are fetched to the driver ahead of being read. ``whole_cluster``
+    says that ``workers`` are all workers of the cluster (tasks then only get restrictions
+    they need).
 
     >>> from bndl_dask.execute import Job, RmiTask, Scheduler
     >>> events = []
@@ -192,7 +208,8 @@ class Scheduler:
     def __init__(self, tasks: Iterable[Task], done: Callable[[Any], None],
                  workers: Sequence[WorkerHandle], concurrency: int = 1, attempts: int = 1,
                  *, client=None, on_outcome: Callable[[Task, TaskOutcome], None] | None = None,
-                 job_id: int = 0, whole_cluster: bool = False):
+                 job_id: int = 0, whole_cluster: bool = False,
+                 prefetch: int = _FETCH_BATCH):
         self.tasks = sorted(tasks)
         if not self.tasks:
             raise ValueError("A scheduler needs at least one task")
@@ -213,7 +230,7 @@ class Scheduler:
         self.whole_cluster = whole_cluster
         self.client = client if client is not None else self._client_of(self.tasks)
         self._on_outcome_hook = on_outcome or (lambda task, outcome: None)
-        self._fetcher = _LeafFetcher(self.client)
+        self._fetcher = _LeafFetcher(self.client, prefetch)
         self._by_id = {task.id: task for task in self.tasks}
         self._rank = {task: rank for rank, task in enumerate(self.tasks)}
         self._events: queue.Queue = queue.Queue()
@@ -626,7 +643,8 @@ class Scheduler:
         self._in_flight.discard(task)
         task.attempts += 1
         task.future = _LeafResult(future, self._fetcher,
-                                  lambda outcome, t=task: self._leaf_outcome(t, outcome))
+                                  lambda outcome, t=task: self._leaf_outcome(t, outcome),
+                                  rank=self._rank[task])
         del self._dask[task]  # the _LeafResult owns the dask future now
         self._task_succeeded(task)
 

@@ -49,7 +49,7 @@ class JobPlanner:
         self.cached_datasets: dict[str, Dataset] = {}
         self.shuffles: list[Dataset] = []
         self._skipped: set[str] = set()
-        self._live_addresses = {w.address for w in ctx.workers}
+        self._live_addresses = {w.address for w in ctx._worker_snapshot()}
 
     def _add(self, task: Task) -> Task:
         self.tasks.append(task)
@@ -174,6 +174,8 @@ def run_dataset(dset: Dataset, parts: Sequence[int] | None = None, ordered: bool
     if (parts is None and not dset.parts()) or (parts is not None and not parts):
         return
     job, final, planner = plan_job(dset, parts, name, transform)
+    if transform is None:  # whole partitions come back: hold only a few ahead of the consumer
+        job.result_prefetch = int(ctx.conf.get("bndl.compute.icollect_buffer") or 4)
     final_set = set(final)
     try:
         for task in ctx.execute(job, order_results=ordered):
@@ -185,6 +187,10 @@ def run_dataset(dset: Dataset, parts: Sequence[int] | None = None, ordered: bool
                         cached._cache_locations[idx] = computed.address
                 if task in final_set:
                     yield task.part_idx, computed.value
+                    del computed
+                    forget = getattr(task.future, "forget", None)
+                    if forget is not None:
+                        forget()  # consumed: don't keep it until the job ends
     finally:
         if planner.shuffles:
             from bndl_dask.datasets.shuffle_service import release_shuffles
