@@ -5,6 +5,7 @@ from bndl_dask.execute.exceptions import (
     FailedDependency,
     InvocationException,
     TaskCancelled,
+    WorkersKilled,
     root_exc,
 )
 from bndl_dask.execute.job import BarrierTask, Job, RmiTask, Task
@@ -21,6 +22,7 @@ __all__ = [
     "Scheduler",
     "Task",
     "TaskCancelled",
+    "WorkersKilled",
     "current_worker",
     "root_exc",
     "task_context",

@@ -10,8 +10,18 @@ __all__ = [
     "FailedDependency",
     "InvocationException",
     "TaskCancelled",
+    "WorkersKilled",
     "root_exc",
 ]
+
+
+class WorkersKilled(RuntimeError):
+    """A task took down every worker process that ran it (dask gave up on it).
+
+    Almost always the task needed more memory than a worker may use: dask's nanny kills a worker
+    that passes its memory limit, and after ``distributed.scheduler.allowed-failures`` such
+    deaths the task is not tried again.
+    """
 
 
 class FailedDependency(Exception):

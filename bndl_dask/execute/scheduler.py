@@ -32,10 +32,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+from distributed.scheduler import KilledWorker
 
 from bndl_dask.execute.exceptions import (
     DependenciesFailed,
     FailedDependency,
+    WorkersKilled,
     invocation_error,
     root_exc,
 )
@@ -48,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: how often (seconds) the scheduler checks that the workers it relies on are still there
 _LIVENESS_INTERVAL = 1.0
+#: how long (seconds) a job waits for workers to come back when all of them are gone
+_NO_WORKERS_GRACE = 30.0
 #: at most this many finished final results are fetched from the workers in one round trip
 _FETCH_BATCH = 64
 
@@ -254,6 +258,7 @@ class Scheduler:
         self._forbidden: dict[Task, set[str]] = {}
         self._preferred: dict[Task, list[str]] = {}
         self._failed_workers: set[str] = set()
+        self._no_workers_since: float | None = None
         self._local_load: dict[str, int] = defaultdict(int)
         self._use_slots = False
         self._labels = {task: _key_label(task) for task in self.tasks}
@@ -312,20 +317,23 @@ class Scheduler:
 
     # -- start-up --------------------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def _learn_locality(self, workers: Sequence[WorkerHandle]) -> None:
+        """Ask every task where it may and prefers to run among ``workers``."""
         names = [w.name for w in self.workers]
         for task in self.tasks:
-            forbidden, preferred = set(), {}
-            for worker, locality in task.locality(self.workers) or ():
+            forbidden, preferred = self._forbidden.setdefault(task, set()), {}
+            for worker, locality in task.locality(workers) or ():
                 name = worker.name if isinstance(worker, WorkerHandle) else str(worker)
                 if locality < 0:
                     forbidden.add(name)
                 elif locality > 0:
                     preferred[name] = locality
-            self._forbidden[task] = forbidden
             if preferred:
                 best = max(preferred.values())
                 self._preferred[task] = [n for n in names if preferred.get(n) == best]
+
+    def _start(self) -> None:
+        self._learn_locality(self.workers)
         self._use_slots = self._needs_slots()
         for task in self.tasks:
             if task.succeeded:  # marked done before the job: never executed
@@ -740,6 +748,14 @@ class Scheduler:
         if isinstance(exc, TaskFailure):
             return invocation_error(exc.error, exc.worker, task.desc or task.name,
                                     exc.remote_traceback)
+        if isinstance(exc, KilledWorker):
+            killed = WorkersKilled(
+                f"{task.desc or task.name} killed every worker process that ran it "
+                f"({exc}). Most likely it needs more memory than a worker may use: split the "
+                f"data into more partitions (e.g. a larger pcount, or coalesce less), or give "
+                f"the workers a larger memory_limit.")
+            killed.__cause__ = exc
+            return killed
         return exc
 
     def _forget_attempt(self, task: Task) -> None:
@@ -823,6 +839,13 @@ class Scheduler:
         if self._parked_since is not None and time.monotonic() - self._parked_since > 10:
             raise Exception(f"Tasks were refused by workers on which this job was cancelled, "
                             f"but no failure arrived: {sorted(self._parked)[:5]}")
+        if self.client.status in ("closing", "closed"):
+            # dask gave up reconnecting to a lost scheduler: no future of the job will ever
+            # finish, so waiting on would hang
+            raise ConnectionError(
+                f"Lost the connection to the dask scheduler "
+                f"({getattr(self.client.scheduler, 'address', 'unknown address')}); the job "
+                f"cannot complete")
         try:
             info = self.client.scheduler_info(n_workers=-1)["workers"]
         except Exception:
@@ -830,19 +853,37 @@ class Scheduler:
         live = {str(i.get("name")): address for address, i in info.items()}
         moved = False
         for i, worker in enumerate(self.workers):
-            if worker.name in self._failed_workers:
-                continue
             address = live.get(worker.name)
+            if worker.name in self._failed_workers:
+                if address is not None and address != worker.address and self.whole_cluster:
+                    # a nanny restarted it: a fresh process under the same name, usable again
+                    self._failed_workers.discard(worker.name)
+                    self.workers[i] = dataclasses.replace(worker, address=address)
+                    moved = True
+                continue
             if address is None:
                 self._failed_workers.add(worker.name)
                 moved = True
             elif address != worker.address:  # restarted under the same name
                 self.workers[i] = dataclasses.replace(worker, address=address)
                 moved = True
+        if self.whole_cluster:  # workers that joined meanwhile can take over
+            known = {w.name for w in self.workers}
+            joined = [WorkerHandle.from_info(address, i) for address, i in info.items()
+                      if str(i.get("name")) not in known]
+            if joined:
+                self.workers.extend(joined)
+                self._learn_locality(self.workers)
+                moved = True
+        if not self._alive_workers():
+            # nannies restart killed workers within seconds; give up only when none return
+            self._no_workers_since = self._no_workers_since or time.monotonic()
+            if time.monotonic() - self._no_workers_since > _NO_WORKERS_GRACE:
+                raise Exception("Unable to complete job, all workers failed")
+            return
+        self._no_workers_since = None
         if not moved:
             return
-        if not self._alive_workers():
-            raise Exception("Unable to complete job, all workers failed")
         addresses = {w.address for w in self._alive_workers()}
         stranded = [t for t in self._in_flight if t.remote and self._restriction.get(t)
                     and not self._restriction[t] & addresses]
