@@ -5,11 +5,13 @@ from __future__ import annotations
 import gc
 import os
 import random
+import time
 from collections import Counter
 
 import pytest
 
 from bndl_dask.datasets.caching import cache_entries
+from bndl_dask.execute.scheduler import _deferred_releases
 from bndl_dask.worker.runtime import current_worker
 
 
@@ -137,7 +139,17 @@ def test_recomputed_after_losing_a_worker(make_ctx):
     async def die():
         os._exit(1)
 
+    # the finished job's dask futures are released only a moment later (scheduler.py defers
+    # that); dask would meanwhile recompute the lost ones by itself, caching the lost partitions
+    # again outside any job, so that the next job would only read them
+    _deferred_releases(ctx.client).flush()
     ctx.client.run(die, workers=[victim.address], wait=False)
+    # the kill is asynchronous: wait until the scheduler has dropped the victim, so the next
+    # job cannot still read the victim's cached partitions before it dies
+    deadline = time.monotonic() + 60
+    while victim.address in ctx.client.scheduler_info(n_workers=-1)["workers"]:
+        assert time.monotonic() < deadline, f"{victim.address} still listed after 60 s"
+        time.sleep(0.05)
     assert dset.collect() == [x * 2 for x in range(20)]
     # exactly the lost partitions were computed again (each range partition has 5 elements)
     assert computed.value == 20 + 5 * lost
