@@ -9,7 +9,7 @@ import uuid
 import weakref
 from typing import Any
 
-from bndl_dask.worker.accumulators import AccumulatorProxy
+from bndl_dask.worker.accumulators import AccumulatorProxy, InPlaceUpdates
 from bndl_dask.worker.runtime import in_task
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ _BINARY = {"+": operator.iadd, "-": operator.isub, "*": operator.imul, "/": oper
 _registry: weakref.WeakValueDictionary[str, Accumulator] = weakref.WeakValueDictionary()
 
 
-class Accumulator:
+class Accumulator(InPlaceUpdates):
     """A value on the driver that tasks update with ``+=``, ``-=``, ... or ``update(op, x)``.
 
     Inside a task the accumulator is a proxy: updates are recorded and applied on the driver,
@@ -62,30 +62,6 @@ class Accumulator:
                         f"({', '.join(map(repr, _BINARY))}) or a method name of the value")
                 method(value)
         return self
-
-    def __iadd__(self, value):
-        return self.update("+", value)
-
-    def __isub__(self, value):
-        return self.update("-", value)
-
-    def __imul__(self, value):
-        return self.update("*", value)
-
-    def __itruediv__(self, value):
-        return self.update("/", value)
-
-    def __ilshift__(self, value):
-        return self.update("<", value)
-
-    def __irshift__(self, value):
-        return self.update(">", value)
-
-    def __iand__(self, value):
-        return self.update("&", value)
-
-    def __ior__(self, value):
-        return self.update("|", value)
 
     def unpersist(self) -> None:
         """Stop accepting updates: later updates from tasks are dropped."""

@@ -14,24 +14,13 @@ OPERATORS = {"+": "__iadd__", "-": "__isub__", "*": "__imul__", "/": "__itruediv
              "<": "__ilshift__", ">": "__irshift__", "&": "__iand__", "|": "__ior__"}
 
 
-class AccumulatorProxy:
-    """Stands in for an Accumulator inside tasks. ``acc += x`` and ``acc.update(op, x)``."""
+class InPlaceUpdates:
+    """``acc += x`` and friends as ``acc.update(op, x)`` (shared by accumulators and proxies)."""
 
-    __slots__ = ("id",)
+    __slots__ = ()
 
-    def __init__(self, accumulator_id: str):
-        self.id = accumulator_id
-
-    def update(self, op: str, value: Any) -> AccumulatorProxy:
-        if not isinstance(op, str) or not op:
-            raise ValueError(f"op must be an operator ({', '.join(OPERATORS)}) or a method name")
-        runtime = current_runtime()
-        if runtime is None:
-            raise RuntimeError(
-                "This accumulator is a worker-side proxy: it can be updated inside tasks, and "
-                "read only on the driver (accumulator.value)")
-        runtime.accumulator_updates.append((self.id, op, value))
-        return self
+    def update(self, op: str, value: Any):
+        raise NotImplementedError
 
     def __iadd__(self, value):
         return self.update("+", value)
@@ -56,6 +45,26 @@ class AccumulatorProxy:
 
     def __ior__(self, value):
         return self.update("|", value)
+
+
+class AccumulatorProxy(InPlaceUpdates):
+    """Stands in for an Accumulator inside tasks. ``acc += x`` and ``acc.update(op, x)``."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, accumulator_id: str):
+        self.id = accumulator_id
+
+    def update(self, op: str, value: Any) -> AccumulatorProxy:
+        if not isinstance(op, str) or not op:
+            raise ValueError(f"op must be an operator ({', '.join(OPERATORS)}) or a method name")
+        runtime = current_runtime()
+        if runtime is None:
+            raise RuntimeError(
+                "This accumulator is a worker-side proxy: it can be updated inside tasks, and "
+                "read only on the driver (accumulator.value)")
+        runtime.accumulator_updates.append((self.id, op, value))
+        return self
 
     @property
     def value(self):
