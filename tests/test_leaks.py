@@ -16,6 +16,8 @@ import weakref
 import psutil
 import pytest
 
+from bndl_dask.api.context import JOBS_KEPT
+
 WARM_UP = 50
 JOBS = 1000
 MiB = 2**20
@@ -82,6 +84,8 @@ def test_thousand_jobs_leak_nothing(make_ctx):
         assert after["rss"] - before["rss"] < 50 * MiB, (address, before, after)
         assert after["threads"] - before["threads"] <= 2, (address, before, after)
         assert after["fds"] - before["fds"] <= 5, (address, before, after)
-    # ctx.jobs keeps finished jobs (as BNDL does), but they must not keep datasets alive
+    # ctx.jobs keeps finished jobs (as BNDL does, but only the last JOBS_KEPT), and they must
+    # not keep datasets alive
+    assert len(ctx.jobs) == JOBS_KEPT
     gc.collect()
     assert first_ref() is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bndl_dask import ComputeContext
+from bndl_dask.execute.exceptions import WorkersKilled
 
 LIMIT = 300 * 2**20
 
@@ -52,10 +53,10 @@ def test_partition_over_the_limit_ends_and_the_context_recovers(small_ctx):
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(strict=True, reason="needs KilledWorker translation in scheduler")
 def test_partition_over_the_limit_names_the_dataset_and_suggests_more_partitions(small_ctx):
     small_ctx.client.wait_for_workers(2, timeout=60)
     dset, err = _run_huge(small_ctx)
+    assert isinstance(err, WorkersKilled)
     message = str(err)
     assert dset.id in message or dset.callsite in message, message
     assert "more partitions" in message or "pcount" in message, message

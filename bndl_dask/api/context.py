@@ -44,6 +44,20 @@ logger = logging.getLogger(__name__)
 _live_contexts: weakref.WeakSet[ComputeContext] = weakref.WeakSet()
 
 
+#: how many finished jobs ``ctx.jobs`` keeps. BNDL keeps every job; a driver that runs jobs for
+#: days would grow without end (a few KiB per job), so the oldest are dropped beyond this.
+JOBS_KEPT = 1000
+
+
+class RecentJobs(list):
+    """``ctx.jobs``: a list of the jobs run so far, the oldest dropped beyond ``JOBS_KEPT``."""
+
+    def append(self, job: Job) -> None:
+        super().append(job)
+        if len(self) > JOBS_KEPT:
+            del self[:len(self) - JOBS_KEPT]
+
+
 def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
@@ -70,7 +84,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         if in_task():
             raise RuntimeError("A ComputeContext cannot be created inside a task")
         self.conf = Conf(conf)
-        self.jobs: list[Job] = []
+        self.jobs: list[Job] = RecentJobs()  # the last JOBS_KEPT jobs
         self._stopped = False
         self._owns_client = True
         worker_count = check_count("worker_count", worker_count)
