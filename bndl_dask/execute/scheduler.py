@@ -843,9 +843,8 @@ class Scheduler:
             # dask gave up reconnecting to a lost scheduler: no future of the job will ever
             # finish, so waiting on would hang
             raise ConnectionError(
-                f"Lost the connection to the dask scheduler "
-                f"({getattr(self.client.scheduler, 'address', 'unknown address')}); the job "
-                f"cannot complete")
+                "Lost the connection to the dask scheduler (dask gave up reconnecting); the "
+                "job cannot complete. Is the scheduler process still running?")
         try:
             info = self.client.scheduler_info(n_workers=-1)["workers"]
         except Exception:
