@@ -306,7 +306,8 @@ class Scheduler:
                     next_check = time.monotonic() + _LIVENESS_INTERVAL
         except BaseException as exc:  # the job fails as a whole, the consumer sees why
             if self._aborted is None:
-                self._aborted = exc
+                # e.g. dask's ClosedClientError on submission: say what happened instead
+                self._aborted = self._scheduler_lost(exc) or exc
             self._cancel_everything()
             self.done(self._aborted)
         finally:
@@ -834,17 +835,24 @@ class Scheduler:
         if name not in live:  # really gone; a worker that is still there keeps its place
             self._failed_workers.add(name)
 
+    def _scheduler_lost(self, cause: BaseException | None = None) -> ConnectionError | None:
+        """The error for a client that gave up reconnecting to its lost scheduler, else None."""
+        if self.client.status not in ("closing", "closed"):
+            return None
+        error = ConnectionError(
+            "Lost the connection to the dask scheduler (dask gave up reconnecting); the job "
+            "cannot complete. Is the scheduler process still running?")
+        error.__cause__ = cause
+        return error
+
     def _check_workers(self) -> None:
         """Notice workers that left while tasks are restricted to them (dask would wait)."""
         if self._parked_since is not None and time.monotonic() - self._parked_since > 10:
             raise Exception(f"Tasks were refused by workers on which this job was cancelled, "
                             f"but no failure arrived: {sorted(self._parked)[:5]}")
-        if self.client.status in ("closing", "closed"):
-            # dask gave up reconnecting to a lost scheduler: no future of the job will ever
-            # finish, so waiting on would hang
-            raise ConnectionError(
-                "Lost the connection to the dask scheduler (dask gave up reconnecting); the "
-                "job cannot complete. Is the scheduler process still running?")
+        lost = self._scheduler_lost()
+        if lost is not None:  # no future of the job will ever finish: waiting on would hang
+            raise lost
         try:
             info = self.client.scheduler_info(n_workers=-1)["workers"]
         except Exception:
