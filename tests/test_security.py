@@ -26,6 +26,10 @@ def test_context_over_tls_encrypts_tasks_and_shuffles(security):
         assert cached.count() == 20
         pinned = cached.map(lambda x: x).require_workers(lambda workers: workers[:1])
         assert sorted(pinned.collect()) == list(range(20))
+        # so do shuffles: reducers pull their buckets from the other worker
+        counts = ctx.range(1000, pcount=4).map(lambda x: (str(x % 7), 1)).reduce_by_key(
+            lambda a, b: a + b).collect_as_map()
+        assert counts == {str(k): len(range(k, 1000, 7)) for k in range(7)}
 
 
 def test_plain_client_cannot_join_a_tls_cluster(security):
