@@ -416,6 +416,11 @@ class Scheduler:
     def _placement(self, task: Task) -> tuple[dict[str, Any], frozenset[str] | None]:
         alive = self._alive_workers()
         allowed = [w for w in alive if w.name not in self._forbidden[task]]
+        if not allowed and self.whole_cluster:
+            # the job's worker list may predate a worker that joined just now: look again
+            if self._adopt_joined(self.client.scheduler_info(n_workers=-1)["workers"]):
+                alive = self._alive_workers()
+                allowed = [w for w in alive if w.name not in self._forbidden[task]]
         if not allowed:
             raise Exception(f"{task} cannot be executed on any available workers"
                             + self._gone_note())
@@ -845,6 +850,19 @@ class Scheduler:
         error.__cause__ = cause
         return error
 
+    def _adopt_joined(self, info: dict) -> bool:
+        """Take on workers that joined since the job's worker list was taken (whole-cluster
+        jobs only); ``info`` is scheduler_info's workers. Returns whether any joined."""
+        if not self.whole_cluster:
+            return False
+        known = {w.name for w in self.workers}
+        joined = [WorkerHandle.from_info(address, i) for address, i in info.items()
+                  if str(i.get("name")) not in known]
+        if joined:
+            self.workers.extend(joined)
+            self._learn_locality(self.workers)
+        return bool(joined)
+
     def _check_workers(self) -> None:
         """Notice workers that left while tasks are restricted to them (dask would wait)."""
         if self._parked_since is not None and time.monotonic() - self._parked_since > 10:
@@ -874,14 +892,8 @@ class Scheduler:
             elif address != worker.address:  # restarted under the same name
                 self.workers[i] = dataclasses.replace(worker, address=address)
                 moved = True
-        if self.whole_cluster:  # workers that joined meanwhile can take over
-            known = {w.name for w in self.workers}
-            joined = [WorkerHandle.from_info(address, i) for address, i in info.items()
-                      if str(i.get("name")) not in known]
-            if joined:
-                self.workers.extend(joined)
-                self._learn_locality(self.workers)
-                moved = True
+        if self._adopt_joined(info):
+            moved = True
         if not self._alive_workers():
             # nannies restart killed workers within seconds; give up only when none return
             self._no_workers_since = self._no_workers_since or time.monotonic()
