@@ -31,6 +31,25 @@ def _require_numpy(what: str):
     return np
 
 
+
+def _merge_moments(a, b) -> None:
+    """Merge ``b``'s count and central moments into ``a`` exactly (the parallel formulas);
+    works alike for floats (Stats) and numpy columns (MultiVariateStats)."""
+    na, nb = a._n, b._n
+    n = na + nb
+    delta = b._mean - a._mean
+    d2 = delta * delta
+    m2a, m2b, m3a, m3b = a._m2, b._m2, a._m3, b._m3
+    a._mean = a._mean + delta * nb / n
+    a._m2 = m2a + m2b + d2 * na * nb / n
+    a._m3 = (m3a + m3b + d2 * delta * na * nb * (na - nb) / (n * n)
+             + 3 * delta * (na * m2b - nb * m2a) / n)
+    a._m4 = (a._m4 + b._m4
+             + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n ** 3)
+             + 6 * d2 * (na * na * m2b + nb * nb * m2a) / (n * n)
+             + 4 * delta * (na * m3b - nb * m3a) / n)
+    a._n = n
+
 class Stats:
     """Count, mean, min, max, variance, skew and kurtosis of numbers (converted to float).
 
@@ -93,19 +112,7 @@ class Stats:
             for name in Stats.__slots__:
                 setattr(self, name, getattr(other, name))
             return
-        n = na + nb
-        delta = other._mean - self._mean
-        d2 = delta * delta
-        m2a, m2b, m3a, m3b = self._m2, other._m2, self._m3, other._m3
-        self._mean = self._mean + delta * nb / n
-        self._m2 = m2a + m2b + d2 * na * nb / n
-        self._m3 = (m3a + m3b + d2 * delta * na * nb * (na - nb) / (n * n)
-                    + 3 * delta * (na * m2b - nb * m2a) / n)
-        self._m4 = (self._m4 + other._m4
-                    + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n ** 3)
-                    + 6 * d2 * (na * na * m2b + nb * nb * m2a) / (n * n)
-                    + 4 * delta * (na * m3b - nb * m3a) / n)
-        self._n = n
+        _merge_moments(self, other)
         self._min = min(self._min, other._min)
         self._max = max(self._max, other._max)
 
@@ -234,19 +241,7 @@ class MultiVariateStats:
             self.__dict__.update({k: (v.copy() if hasattr(v, "copy") else v)
                                   for k, v in other.__dict__.items()})
             return
-        n = na + nb
-        delta = other._mean - self._mean
-        d2 = delta * delta
-        m2a, m2b, m3a, m3b = self._m2, other._m2, self._m3, other._m3
-        self._mean = self._mean + delta * nb / n
-        self._m2 = m2a + m2b + d2 * na * nb / n
-        self._m3 = (m3a + m3b + d2 * delta * na * nb * (na - nb) / (n * n)
-                    + 3 * delta * (na * m2b - nb * m2a) / n)
-        self._m4 = (self._m4 + other._m4
-                    + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n ** 3)
-                    + 6 * d2 * (na * na * m2b + nb * nb * m2a) / (n * n)
-                    + 4 * delta * (na * m3b - nb * m3a) / n)
-        self._n = n
+        _merge_moments(self, other)
         self._min = np.minimum(self._min, other._min)
         self._max = np.maximum(self._max, other._max)
 
