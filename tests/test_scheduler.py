@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections import Counter
 
 import pytest
 from distributed import Event, Queue, get_worker
+from helpers import first_time, unique
 
 from bndl_dask.execute import (
     BarrierTask,
@@ -27,17 +27,6 @@ from bndl_dask.execute import (
 WAIT = 60
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex}"
-
-
-def first_time(path: str) -> bool:
-    """True for the first caller only, across all worker processes of this machine."""
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        return True
-    except FileExistsError:
-        return False
 
 
 def record(queue_name: str, value) -> None:

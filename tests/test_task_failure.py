@@ -7,10 +7,10 @@ import os
 import signal
 import threading
 import time
-import uuid
 
 import pytest
 from distributed import Event, Queue
+from helpers import first_time, unique
 
 from bndl_dask import ComputeContext
 from bndl_dask.execute import (
@@ -25,16 +25,6 @@ from bndl_dask.execute import (
 WAIT = 60
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex}"
-
-
-def first_time(path: str) -> bool:
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        return True
-    except FileExistsError:
-        return False
 
 
 def busy_until(deadline: float) -> None:
