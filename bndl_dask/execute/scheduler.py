@@ -17,6 +17,7 @@ dependencies are done, as in BNDL.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import dataclasses
 import itertools
@@ -41,7 +42,7 @@ from bndl_dask.execute.exceptions import (
     invocation_error,
     root_exc,
 )
-from bndl_dask.execute.job import Task
+from bndl_dask.execute.job import BarrierTask, Task
 from bndl_dask.worker.identity import WorkerHandle
 from bndl_dask.worker.runtime import TaskFailure, TaskMeta, TaskOutcome, inject_cancel, invoke
 from bndl_dask.worker.slots import SLOT_RESOURCE, SLOTS
@@ -122,13 +123,15 @@ def _deferred_releases(client) -> _DeferredReleases:
 
 
 class _LeafFetcher:
-    """Fetches final results from the workers when the consumer asks, a few per round trip.
+    """Fetches final results from the workers, at most ``prefetch`` ahead of the consumer.
 
-    Results of final tasks stay on the workers until the consumer reads one; then up to
-    ``prefetch - 1`` further finished, unread results come along in the same gather, those
-    next in job order first (the order ordered consumers read in). So the driver holds at most
-    about ``prefetch`` results it has not consumed yet (``icollect`` stays bounded), in few
-    round trips.
+    Results of final tasks stay on the workers until fetched. As tasks finish, up to
+    ``prefetch`` of their results are fetched in the background, those first in job order first
+    (the order ordered consumers read in), so that the transfer overlaps with the tasks still
+    running; each consumed (``forget``-ed) result makes room for the next. A result asked for
+    that is not on its way is fetched at once, with up to ``prefetch - 1`` further finished
+    ones in the same round trip. So the driver holds about ``prefetch`` results it has not
+    consumed yet (``icollect`` stays bounded).
     """
 
     def __init__(self, client, prefetch: int = _FETCH_BATCH):
@@ -137,12 +140,56 @@ class _LeafFetcher:
         self.lock = threading.Lock()
         self.unread: dict[_LeafResult, None] = {}
         self.releases = _deferred_releases(client)
+        #: leaves being fetched in the background -> the concurrent future of their outcome
+        self.pending: dict[_LeafResult, concurrent.futures.Future] = {}
+        self.ahead = 0  # leaves fetched in the background and not consumed yet
+
+    def finished(self, leaf: _LeafResult) -> None:
+        """``leaf``'s task is done: fetch its result in the background if there is room."""
+        with self.lock:
+            self.unread[leaf] = None
+            self._fetch_ahead()
+
+    def consumed(self, leaf: _LeafResult) -> None:
+        with self.lock:
+            if leaf.fetched_ahead:
+                leaf.fetched_ahead = False
+                self.ahead -= 1
+            self._fetch_ahead()
+
+    def _fetch_ahead(self) -> None:  # under the lock
+        while self.ahead < self.prefetch:
+            waiting = [leaf for leaf in self.unread if leaf not in self.pending]
+            if not waiting:
+                return
+            leaf = min(waiting, key=lambda o: o.rank)
+            try:
+                self.pending[leaf] = asyncio.run_coroutine_threadsafe(
+                    self.client._gather([leaf._dask_future]), self.client.loop.asyncio_loop)
+            except Exception:  # the client is closing: the consumer's own fetch will tell
+                return
+            leaf.fetched_ahead = True
+            self.ahead += 1
 
     def fetch(self, leaf: _LeafResult, timeout: float | None) -> None:
         with self.lock:
             if leaf._dask_future is None:
                 return
-            others = sorted((o for o in self.unread if o is not leaf),
+            pending = self.pending.pop(leaf, None)
+        if pending is not None:
+            try:
+                outcome = pending.result(timeout)[0]
+            except Exception:
+                pass  # fetched again below, which raises what went wrong
+            else:
+                with self.lock:
+                    self.unread.pop(leaf, None)
+                    leaf._resolve(outcome)
+                return
+        with self.lock:
+            if leaf._dask_future is None:
+                return
+            others = sorted((o for o in self.unread if o is not leaf and o not in self.pending),
                             key=lambda o: (o.rank < leaf.rank, o.rank))
             batch = [leaf] + others[:self.prefetch - 1]
             try:
@@ -156,7 +203,7 @@ class _LeafFetcher:
 
 
 class _LeafResult(concurrent.futures.Future):
-    """A finished task's result that is fetched from its worker only when asked for."""
+    """A finished task's result that is fetched from its worker ahead of or when asked for."""
 
     _UNFETCHED = object()
 
@@ -164,11 +211,12 @@ class _LeafResult(concurrent.futures.Future):
                  on_outcome: Callable[[TaskOutcome], None], rank: int = 0):
         super().__init__()
         self.rank = rank
+        self.fetched_ahead = False
         self._dask_future = dask_future
         self._fetcher = fetcher
         self._on_outcome = on_outcome
         self.set_result(self._UNFETCHED)
-        fetcher.unread[self] = None
+        fetcher.finished(self)
 
     def _resolve(self, outcome: TaskOutcome) -> None:
         self._on_outcome(outcome)
@@ -189,6 +237,7 @@ class _LeafResult(concurrent.futures.Future):
         """Drop the fetched value (the consumer is done with it)."""
         if self._dask_future is None:
             self._result = self._CONSUMED
+            self._fetcher.consumed(self)
 
 
 class Scheduler:
@@ -261,6 +310,7 @@ class Scheduler:
         self._no_workers_since: float | None = None
         self._local_load: dict[str, int] = defaultdict(int)
         self._use_slots = False
+        self._spread_turn = 0  # round-robin position for tasks without a locality of their own
         self._labels = {task: _key_label(task) for task in self.tasks}
         for task in self.tasks:
             task.add_listener(_ignore, self._task_signalled)
@@ -436,9 +486,32 @@ class Scheduler:
         elif preferred:
             annotations["workers"] = tuple(sorted(preferred))
             annotations["allow_other_workers"] = True
+        elif self._free_to_spread(task):
+            annotations["workers"] = (self._next_spread_worker(fresh),)
+            annotations["allow_other_workers"] = True
         if self._use_slots:
             annotations["resources"] = {SLOT_RESOURCE: SLOTS // self.concurrency}
         return annotations, restriction
+
+    @staticmethod
+    def _free_to_spread(task: Task) -> bool:
+        """Whether no input of ``task`` ties it to a worker: it reads no results but small
+        barrier ones.
+
+        dask would place such tasks badly: with a barrier as their one dependency, all go to the
+        worker holding the barrier's result; without dependencies, consecutive tasks of a task
+        group that outlives a job go to one worker (its root-task co-assignment).
+        """
+        return all(isinstance(dep, BarrierTask) or not dep.remote for dep in task.dependencies)
+
+    def _next_spread_worker(self, workers: list[WorkerHandle]) -> str:
+        """The next worker in a round-robin over ``workers``' threads (a loose preference:
+        dask's work stealing may still move the task)."""
+        slots = [w.address for w in sorted(workers, key=lambda w: w.name)
+                 for _ in range(max(w.nthreads, 1))]
+        address = slots[self._spread_turn % len(slots)]
+        self._spread_turn += 1
+        return address
 
     def _submit(self, wave: list[Task]) -> None:
         layers: dict[tuple, dict[str, tuple]] = defaultdict(dict)
