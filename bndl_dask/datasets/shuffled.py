@@ -12,6 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from bndl_dask.datasets.core import Partition
 from bndl_dask.datasets.dataset import Dataset
 from bndl_dask.worker.exceptions import DependenciesFailed
+from bndl_dask.worker.range_shuffle import (
+    RangeBounds,
+    RangeInputs,
+    SortedRunWriter,
+    fetch_range,
+    merge_range,
+    range_limits,
+)
 from bndl_dask.worker.shuffle import (
     ShuffleWriter,
     decode_blocks,
@@ -41,7 +49,7 @@ class ShufflePartition(Partition):
 class ShuffleDataset(Dataset):
     """``pcount`` partitions, each merged from one bucket of every map-side task.
 
-    ``placement``: ``("hash",)``, ``("func", partitioner)`` or ``("range", bounds, reverse)``;
+    ``placement``: ``("hash",)``, ``("func", partitioner)`` or ``("range",)`` (a sort);
     ``kind``: the bucket kind ('list', 'sorted', 'set', 'dict').
     """
 
@@ -81,6 +89,54 @@ class ShuffleDataset(Dataset):
         if self.element_shape is None:
             return writer
         return ExplainingWriter(writer, self.element_shape, f"{self!r} ({self.callsite})")
+
+
+    def barrier_finish(self) -> Callable | None:
+        """What the barrier makes of the writers' results (None: passes them on as a list)."""
+        return None
+
+
+class SortedPartition(Partition):
+    def _compute(self) -> Iterable:
+        from bndl_dask.planning.tasks import shuffle_inputs
+
+        dset = self.dset
+        inputs = shuffle_inputs().get(dset.id)
+        if inputs is None or not isinstance(inputs, RangeInputs):
+            raise DependenciesFailed({None: [writer_task_id(dset.id, idx)
+                                             for idx in range(dset.map_count)]})
+        # with reverse, the first partition holds the highest range
+        range_idx = dset._pcount - 1 - self.idx if dset.reverse else self.idx
+        limits = range_limits(inputs.bounds, range_idx)
+        if limits is None:
+            return []
+        blobs = fetch_range(dset.id, limits, inputs)
+        return merge_range(blobs, limits, dset.key, dset.reverse, dset.serialization,
+                           dset.compression)
+
+
+class SortedDataset(ShuffleDataset):
+    """A sort into ``pcount`` key ranges: map tasks sort their partition into runs, the barrier
+    draws the range boundaries from the runs' samples, and output partition ``i`` merges the
+    parts of every run within range ``i`` (see ``bndl_dask.worker.range_shuffle``)."""
+
+    element_shape = "comparable"
+
+    def __init__(self, src: Dataset, pcount: int, key: Callable | None, reverse: bool,
+                 block_size: int, serialization: str, compression: str | None):
+        super().__init__(src, pcount, ("range",), key, "sorted", None, True, block_size,
+                         serialization, compression, reverse=reverse)
+
+    def _make_parts(self):
+        return [SortedPartition(self, idx) for idx in range(self._pcount)]
+
+    def shuffle_writer(self):
+        writer = SortedRunWriter(self.id, self._pcount, self.map_count, self.key,
+                                 self.block_size, self.serialization, self.compression)
+        return ExplainingWriter(writer, self.element_shape, f"{self!r} ({self.callsite})")
+
+    def barrier_finish(self) -> Callable:
+        return RangeBounds(self._pcount, f"{self!r} ({self.callsite})")
 
 
 #: element shape -> (does this error message mean the shape was wrong?, what to do)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import random
 from bisect import bisect_right
 from collections.abc import Callable
 from operator import itemgetter
@@ -355,28 +354,6 @@ class _KeyWith:
         return (_KeyWith, (self.key,))
 
 
-class _Sample:
-    """Up to ``num`` random elements of a partition, mapped through ``key``."""
-
-    __slots__ = ("num", "key")
-
-    def __init__(self, num, key):
-        self.num, self.key = num, key
-
-    def __call__(self, data):
-        if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
-            data = list(data)
-        if len(data) > self.num:
-            data = random.sample(data, self.num) if not isinstance(data, range) else [
-                data[i] for i in random.sample(range(len(data)), self.num)]
-        if self.key is not None:
-            return [self.key(e) for e in data]
-        return list(data)
-
-    def __reduce__(self):
-        return (_Sample, (self.num, self.key))
-
-
 class _TreeKey:
     """Tree aggregation: ``(partition index % target, local(partition))``."""
 
@@ -498,10 +475,11 @@ def _hll_merge(sketches):
 
 
 class ShuffleMixin:
-    def _shuffle(self, pcount: int | None, placement: tuple, key: Callable | None, kind: str,
-                 comb: Callable | None = None, sort: bool = False, merge: Callable | None = None,
-                 block_size_mb: float | None = None, serialization: str = "pickle",
-                 compression: Any = "default", reverse: bool = False, **options: Any):
+    def _shuffle_options(self, pcount: int | None, block_size_mb: float | None = None,
+                         serialization: str = "pickle", compression: Any = "default",
+                         **options: Any) -> tuple[int, int, str, str | None]:
+        """``(pcount, block size in bytes, serialization, compression)``, checked, with the
+        context's defaults filled in."""
         for name in _IGNORED_OPTIONS:
             options.pop(name, None)
         if options:
@@ -517,10 +495,17 @@ class ShuffleMixin:
             raise ValueError(f"compression must be one of {COMPRESSIONS}")
         if block_size_mb is None:
             block_size_mb = self.ctx.conf.get("bndl.compute.shuffle.block_size_mb_net", 8)
+        return pcount, int(float(block_size_mb) * 2**20), serialization, compression
+
+    def _shuffle(self, pcount: int | None, placement: tuple, key: Callable | None, kind: str,
+                 comb: Callable | None = None, sort: bool = False, merge: Callable | None = None,
+                 reverse: bool = False, **shuffle_opts: Any):
         from bndl_dask.datasets.shuffled import ShuffleDataset
 
-        return ShuffleDataset(self, pcount, placement, key, kind, comb, sort,
-                   int(float(block_size_mb) * 2**20), serialization, compression, merge, reverse)
+        pcount, block_size, serialization, compression = self._shuffle_options(
+            pcount, **shuffle_opts)
+        return ShuffleDataset(self, pcount, placement, key, kind, comb, sort, block_size,
+                              serialization, compression, merge, reverse)
 
     def shuffle(self, pcount: int | None = None, partitioner: Callable | None = None,
                 bucket: Any = None, key: Any = None, comb: Callable | None = None,
@@ -697,7 +682,11 @@ class ShuffleMixin:
     def sort(self, key: Any = None, reverse: bool = False, pcount: int | None = None,
              hd_distribution: bool = False, **shuffle_opts: Any):
         """A dataset whose elements come out ordered by ``key(element)`` (descending with
-        ``reverse``). Range boundaries are drawn from a sample, which runs a job now.
+        ``reverse``), partition after partition.
+
+        Each map task sorts its partition; the key ranges of the output partitions are drawn
+        from evenly spaced keys of those sorted runs, so they are even without a separate
+        sampling pass (``hd_distribution`` is accepted for BNDL's sake and not needed).
 
         >>> ''.join(ctx.collection('asdfzxcvqwer').sort().collect())   # doctest: +SKIP
         'acdefqrsvwxz'
@@ -708,35 +697,12 @@ class ShuffleMixin:
         if pcount == 1:
             return self._shuffle(1, ("hash",), key_func, "sorted", sort=True, reverse=reverse,
                                  **shuffle_opts)
-        if hd_distribution:
-            size = self.count()
-            if size == 0:
-                return self
-            fraction = min(pcount * 20 / size, 1.0)
-            samples = self.sample(fraction).map_partitions(_Sample(10**9, key_func)).collect()
-        else:
-            samples = self.map_partitions(_Sample(pcount * 20, key_func)).collect()
-        if key_func is not None:
-            try:
-                samples = list(set(samples))
-            except TypeError:
-                pass
-        try:
-            sort_records(samples, None)
-        except TypeError as exc:
-            raise TypeError(
-                f"sort of {self!r}: the elements (or keys) do not compare with each other "
-                f"({exc}); give sort(key=...) returning values of one type") from None
-        if samples:
-            step = len(samples) / pcount
-            bounds = [samples[min(int(step * i), len(samples) - 1)] for i in range(1, pcount)]
-        else:
-            bounds = []
-        placement = ("range", bounds, bool(reverse))
-        shuffled = self._shuffle(pcount, placement, key_func, "sorted", sort=True,
-                                 reverse=reverse, **shuffle_opts)
-        shuffled.element_shape = "comparable"
-        return shuffled
+        from bndl_dask.datasets.shuffled import SortedDataset
+
+        pcount, block_size, serialization, compression = self._shuffle_options(
+            pcount, **shuffle_opts)
+        return SortedDataset(self, pcount, key_func, bool(reverse), block_size, serialization,
+                             compression)
 
     # -- tree aggregations (combine partial results on the workers, in rounds) -----------------
 

@@ -265,9 +265,11 @@ def _gather_results(*results: Any) -> list:
 class BarrierTask(RmiTask):
     """Joins many tasks to many: n writers -> barrier -> m readers costs n + m edges.
 
-    Its result is the list of its dependencies' results, in the order given.
+    Its result is the list of its dependencies' results, in the order given, or what
+    ``finish(*results)`` makes of them.
     """
 
-    def __init__(self, ctx, task_id: Any, dependencies: Sequence[Task], **kwargs):
+    def __init__(self, ctx, task_id: Any, dependencies: Sequence[Task],
+                 finish: Callable[..., Any] | None = None, **kwargs):
         kwargs.setdefault("group", "hidden")
-        super().__init__(ctx, task_id, _gather_results, tuple(dependencies), **kwargs)
+        super().__init__(ctx, task_id, finish or _gather_results, tuple(dependencies), **kwargs)

@@ -112,7 +112,8 @@ class JobPlanner:
                 part=part, priority=len(self.tasks), name=f"{self.name} shuffle-write",
                 desc=f"shuffle write {part.idx} of {shuffle!r} ({shuffle.callsite})")))
         barrier = BarrierTask(self.ctx, (shuffle.id + ".b", len(writers)), writers,
-                              priority=len(self.tasks), name=f"{self.name} barrier",
+                              finish=shuffle.barrier_finish(), priority=len(self.tasks),
+                              name=f"{self.name} barrier",
                               desc=f"barrier of {shuffle!r}")
         self.barriers[shuffle.id] = self._add(barrier)
         if skipped:

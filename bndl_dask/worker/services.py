@@ -53,6 +53,7 @@ class WorkerServices:
         self._lock = threading.Lock()
         worker.handlers["bndl_get_blocks"] = self.get_blocks
         worker.handlers["bndl_get_object"] = self.get_object
+        worker.handlers["bndl_get_range"] = self.get_range
 
     # -- running tasks and cancellation -------------------------------------------------------
 
@@ -120,6 +121,12 @@ class WorkerServices:
             except KeyError:
                 missing.append(key)
         return {"blocks": found, "missing": missing}
+
+    def get_range(self, shuffle_id: str, map_indices: list, limits_blob: bytes) -> dict:
+        """Comm handler: the blocks of a sort's map tasks that may hold one key range."""
+        from bndl_dask.worker.range_shuffle import serve_range
+
+        return serve_range(self.blocks, shuffle_id, map_indices, limits_blob)
 
     def get_object(self, key) -> dict:
         key = tuple(key) if isinstance(key, list) else key

@@ -18,7 +18,6 @@ import marshal
 import pickle
 import threading
 from array import array
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -41,18 +40,21 @@ CONNECT_TIMEOUT = 5
 
 
 class Manifest:
-    """What one map task wrote: where (worker name and address) and blocks per bucket."""
+    """What one map task wrote: where (worker name and address), blocks per bucket (per run,
+    for a sort) and, for a sort, a sample of its keys as ``(keys, weights)``."""
 
-    __slots__ = ("worker", "address", "map_idx", "counts")
+    __slots__ = ("worker", "address", "map_idx", "counts", "sample")
 
-    def __init__(self, worker: str, address: str, map_idx: int, counts: array):
+    def __init__(self, worker: str, address: str, map_idx: int, counts: array,
+                 sample: tuple | None = None):
         self.worker = worker
         self.address = address
         self.map_idx = map_idx
         self.counts = counts
+        self.sample = sample
 
     def __reduce__(self):
-        return (Manifest, (self.worker, self.address, self.map_idx, self.counts))
+        return (Manifest, (self.worker, self.address, self.map_idx, self.counts, self.sample))
 
     def __repr__(self) -> str:
         return f"<Manifest {self.map_idx} on {self.worker}: {sum(self.counts)} blocks>"
@@ -86,16 +88,15 @@ def gc_paused():
 
 
 def encode_block(records: list, serialization: str, compression: str | None) -> bytes:
-    """One block's bytes. With 'pickle', a block of 64-bit ints is packed as an array, and
-    records made only of exact builtin types (ints, floats, strs, bytes, tuples, lists, dicts,
-    sets, None, bools) are marshalled: several times faster than pickle for tuples, and exact
-    for those types; anything else is pickled. The first byte says which."""
+    """One block's bytes. With 'pickle', records made only of exact builtin types (ints,
+    floats, strs, bytes, tuples, lists, dicts, sets, None, bools) are marshalled: several times
+    faster than pickle for tuples, and exact for those types; anything else is pickled. The
+    first byte says which.
+
+    (Packing ints into an ``array`` is no faster: it needs a second pass to check the types,
+    and a pass over boxed ints in sorted order costs mostly cache misses.)
+    """
     if serialization == "pickle":
-        if _all_ints(records):
-            try:  # 8 bytes an int, packed and unpacked in C
-                return compress(b"Q" + array("q", records).tobytes(), compression)
-            except OverflowError:
-                pass
         try:
             raw = b"M" + marshal.dumps(records, 2)  # version 2: no back-references, faster
         except ValueError:
@@ -105,18 +106,9 @@ def encode_block(records: list, serialization: str, compression: str | None) -> 
     return compress(raw, compression)
 
 
-def _all_ints(records: list) -> bool:
-    # exact ints only (not bools or int subclasses): those come back as what they were
-    return bool(records) and type(records[0]) is int and set(map(type, records)) == {int}
-
-
 def decode_block(blob: bytes, serialization: str, compression: str | None) -> list:
     raw = decompress(blob, compression)
     tag, body = raw[:1], memoryview(raw)[1:]
-    if tag == b"Q":
-        ints = array("q")
-        ints.frombytes(body)
-        return ints.tolist()
     if tag == b"M":
         return marshal.loads(body)
     if tag == b"P":
@@ -140,8 +132,9 @@ def _store():
 class ShuffleWriter:
     """The map side of one shuffle: ``writer(map_idx, data) -> Manifest`` (runs on a worker).
 
-    ``placement`` is ``("hash",)`` (portable hash of the key), ``("func", partitioner)`` or
-    ``("range", boundaries, reverse)`` (sorting). ``key`` is a callable or None (the element).
+    ``placement`` is ``("hash",)`` (portable hash of the key) or ``("func", partitioner)``
+    (sorts have their own writer: ``range_shuffle.SortedRunWriter``). ``key`` is a callable or
+    None (the element).
     """
 
     def __init__(self, shuffle_id: str, pcount: int, placement: tuple, key: Callable | None,
@@ -229,23 +222,6 @@ class ShuffleWriter:
             else:
                 for e in chunk:
                     adders[partitioner(key(e)) % n](e)
-        elif how == "range":
-            bounds, reverse = self.placement[1], self.placement[2]
-            last = n - 1
-            if by_key:
-                raise ValueError("range placement does not take a dict bucket")
-            if key is None and not reverse:
-                for e in chunk:
-                    adders[bisect_left(bounds, e)](e)
-            elif key is None:
-                for e in chunk:
-                    adders[last - bisect_left(bounds, e)](e)
-            elif not reverse:
-                for e in chunk:
-                    adders[bisect_left(bounds, key(e))](e)
-            else:
-                for e in chunk:
-                    adders[last - bisect_left(bounds, key(e))](e)
         else:
             raise ValueError(f"unknown placement {how!r}")
 
@@ -368,10 +344,10 @@ def fetch_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any],
             except (KeyError, FileNotFoundError):
                 lost.setdefault(names[local_address], set()).add(key[2])
     if by_holder:
-        from distributed.utils import sync
-
-        results = sync(dask_worker.loop, _fetch_remote, dask_worker, by_holder)
-        for address, (found, error) in results.items():
+        answers = fetch_from_holders(dask_worker, {
+            address: {"op": "bndl_get_blocks", "keys": keys}
+            for address, keys in by_holder.items()})
+        for address, (found, error) in answers.items():
             keys = by_holder[address]
             if error is not None:
                 lost.setdefault(names[address], set()).update(key[2] for key in keys)
@@ -390,12 +366,22 @@ def fetch_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any],
     return [(key[2], blobs[key]) for key in sorted(blobs, key=lambda k: (k[2], k[4]))]
 
 
-async def _fetch_remote(dask_worker, by_holder: dict[str, list]) -> dict:
+def fetch_from_holders(dask_worker, requests: dict[str, dict]) -> dict[str, tuple]:
+    """Send each holder its request (a comm message) at once; ``address -> (answer, error)``,
+    with ``error`` set when the holder could not be reached or failed to answer."""
+    if not requests:
+        return {}
+    from distributed.utils import sync
+
+    return sync(dask_worker.loop, _ask_holders, dask_worker, requests)
+
+
+async def _ask_holders(dask_worker, requests: dict[str, dict]) -> dict[str, tuple]:
     from distributed.core import send_recv
 
     pool = dask_worker.rpc
 
-    async def one(address: str, keys: list):
+    async def one(address: str, message: dict):
         try:
             # a short connect timeout: dask retries refused connections for its whole
             # comm timeout, but a holder that refuses is gone and its writers must re-run
@@ -403,8 +389,7 @@ async def _fetch_remote(dask_worker, by_holder: dict[str, list]) -> dict:
         except Exception as exc:
             return address, (None, exc)
         try:
-            response = await asyncio.wait_for(
-                send_recv(comm, op="bndl_get_blocks", keys=keys), FETCH_TIMEOUT)
+            response = await asyncio.wait_for(send_recv(comm, **message), FETCH_TIMEOUT)
             return address, (response, None)
         except Exception as exc:  # the holder died or broke the connection meanwhile
             comm.abort()
@@ -412,7 +397,7 @@ async def _fetch_remote(dask_worker, by_holder: dict[str, list]) -> dict:
         finally:
             pool.reuse(address, comm)
 
-    pairs = await asyncio.gather(*(one(a, k) for a, k in by_holder.items()))
+    pairs = await asyncio.gather(*(one(a, m) for a, m in requests.items()))
     return dict(pairs)
 
 

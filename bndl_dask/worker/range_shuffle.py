@@ -1,0 +1,289 @@
+"""The worker side of sorting: sorted runs, read back by key range.
+
+A map task sorts its partition in runs (of at most ``RUN_RECORDS`` records, so its memory stays
+bounded) and stores each run as consecutive blocks in the worker's ``BlockStore``, under keys
+``("shuffle", shuffle_id, map_idx, run, seq)``. Next to them it stores the run's *fences*, the
+first key of every block, and it returns a ``Manifest`` carrying an evenly spaced sample of its
+keys. The barrier turns the samples of all map tasks into ``pcount - 1`` range boundaries
+(``RangeBounds``). Output partition ``i`` then asks every holder for the blocks of range ``i``
+(``bndl_get_range``): the holder picks them by their fences, the reader trims the one or two
+blocks at the edges of each run and merges the runs, which timsort does in linear time.
+
+So the data is read from its source once, sorted once (in pieces, on the map side), and each
+block crosses the network once, apart from blocks straddling a boundary (cut small for that:
+at least ``BLOCKS_PER_RANGE`` blocks per run and output partition).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bndl_dask.util.serialization import dumps, loads
+from bndl_dask.worker.exceptions import DependenciesFailed
+from bndl_dask.worker.shuffle import (
+    Manifest,
+    decode_block,
+    encode_block,
+    fetch_from_holders,
+    gc_paused,
+    writer_task_id,
+)
+
+#: records sorted at a time on the map side (a partition larger than this makes several runs)
+RUN_RECORDS = 1_000_000
+#: blocks per run and output partition, at least: the smaller the blocks, the less a reader
+#: fetches beyond its range (at most one block per run at each of its two ends)
+BLOCKS_PER_RANGE = 8
+#: the smallest block cut from a run (records)
+MIN_BLOCK_RECORDS = 64
+#: keys sampled per output partition over the whole shuffle (spread over the map tasks)
+SAMPLES_PER_RANGE = 40
+
+
+def fences_key(shuffle_id: str, map_idx: int) -> tuple:
+    return ("shuffle", shuffle_id, map_idx, "fences")
+
+
+class SortedRunWriter:
+    """The map side of a sort: ``writer(map_idx, data) -> Manifest`` (runs on a worker)."""
+
+    def __init__(self, shuffle_id: str, pcount: int, map_count: int, key: Callable | None,
+                 block_size: int = 8 * 2**20, serialization: str = "pickle",
+                 compression: str | None = "lz4"):
+        self.shuffle_id = shuffle_id
+        self.pcount = pcount
+        self.map_count = max(map_count, 1)
+        self.key = key
+        self.block_size = block_size
+        self.serialization = serialization
+        self.compression = compression
+
+    def __call__(self, map_idx: int, data: Any) -> Manifest:
+        from bndl_dask.worker.runtime import current_worker
+        from bndl_dask.worker.shuffle import _store
+
+        worker = current_worker()
+        store = _store().blocks
+        counts = array("I")
+        fences: list[list] = []
+        sample_keys: list = []
+        sample_weights: list[float] = []
+        per_task = max(math.ceil(SAMPLES_PER_RANGE * self.pcount / self.map_count), 2)
+        iterator = iter(() if data is None else data)
+        with gc_paused():
+            while True:
+                run = list(itertools.islice(iterator, RUN_RECORDS))
+                if not run:
+                    break
+                run.sort(key=self.key)
+                fences.append(self._write_run(store, map_idx, len(counts), run, counts))
+                self._sample(run, per_task, sample_keys, sample_weights)
+        store.put(fences_key(self.shuffle_id, map_idx), dumps(fences, "cloudpickle"))
+        return Manifest(worker.name, worker.address, map_idx, counts,
+                        (sample_keys, sample_weights))
+
+    def _key_of(self, record: Any) -> Any:
+        return record if self.key is None else self.key(record)
+
+    def _write_run(self, store, map_idx: int, run_idx: int, run: list, counts: array) -> list:
+        """Store ``run`` as blocks; its fences (every block's first key) are returned."""
+        by_count = max(math.ceil(len(run) / (BLOCKS_PER_RANGE * self.pcount)), MIN_BLOCK_RECORDS)
+        per_block = by_count
+        firsts = []
+        start = seq = 0
+        while start < len(run):
+            block = run[start:start + per_block]
+            blob = encode_block(block, self.serialization, self.compression)
+            store.put(("shuffle", self.shuffle_id, map_idx, run_idx, seq), blob)
+            firsts.append(self._key_of(block[0]))
+            start += len(block)
+            seq += 1
+            # blocks also stay under the shuffle's block size
+            record_bytes = max(len(blob) / len(block), 1.0)
+            per_block = min(by_count, max(int(self.block_size / record_bytes), MIN_BLOCK_RECORDS))
+        counts.append(seq)
+        return firsts
+
+    def _sample(self, run: list, size: int, keys: list, weights: list) -> None:
+        """Evenly spaced keys of the sorted ``run``, each weighing the records it stands for."""
+        size = min(size, len(run))
+        step = len(run) / size
+        keys.extend(self._key_of(run[int(step * (i + 0.5))]) for i in range(size))
+        weights.extend(itertools.repeat(step, size))
+
+    def __reduce__(self):
+        return (SortedRunWriter, (self.shuffle_id, self.pcount, self.map_count, self.key,
+                                  self.block_size, self.serialization, self.compression))
+
+
+class RangeInputs(list):
+    """The barrier's result for a sort: the map tasks' results plus the range boundaries.
+
+    Output partition ``i`` holds the keys in ``(bounds[i - 1], bounds[i]]`` (open-ended at
+    both ends of the key space).
+    """
+
+    def __init__(self, results: Sequence[Any], bounds: list):
+        super().__init__(results)
+        self.bounds = bounds
+
+    def __reduce__(self):
+        return (RangeInputs, (list(self), self.bounds))
+
+
+class RangeBounds:
+    """Runs in the barrier: ``pcount - 1`` boundaries splitting the sampled keys into ranges of
+    equal weight. ``what`` names the sort in the error about keys that do not compare."""
+
+    __slots__ = ("pcount", "what")
+
+    def __init__(self, pcount: int, what: str = "sort"):
+        self.pcount, self.what = pcount, what
+
+    def __call__(self, *results: Any) -> RangeInputs:
+        pairs = []
+        for result in results:
+            manifest = getattr(result, "value", result)
+            pairs.extend(zip(*manifest.sample))
+        try:
+            pairs.sort(key=_first)
+        except TypeError as exc:
+            raise TypeError(
+                f"{self.what}: sort needs elements (or keys) that compare with each other: give "
+                f"sort(key=...) returning values of one type ({exc})") from None
+        total = sum(weight for _, weight in pairs)
+        bounds: list = []
+        reached = 0.0
+        for key, weight in pairs:
+            reached += weight
+            while len(bounds) < self.pcount - 1 and reached >= total * (len(bounds) + 1) / \
+                    self.pcount:
+                bounds.append(key)
+        if pairs:  # should rounding have left the last boundaries out
+            bounds.extend(itertools.repeat(pairs[-1][0], self.pcount - 1 - len(bounds)))
+        return RangeInputs(results, bounds)
+
+    def __reduce__(self):
+        return (RangeBounds, (self.pcount, self.what))
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
+
+
+def range_limits(bounds: list, range_idx: int) -> tuple[bool, Any, bool, Any] | None:
+    """``(has_low, low, has_high, high)`` of range ``range_idx``: keys in ``(low, high]``;
+    None when the range is empty for want of boundaries (an empty dataset has none)."""
+    if not bounds:
+        return (False, None, False, None) if range_idx == 0 else None
+    has_low, has_high = range_idx > 0, range_idx < len(bounds)
+    return (has_low, bounds[range_idx - 1] if has_low else None,
+            has_high, bounds[range_idx] if has_high else None)
+
+
+# -- serving a range (on the holder) --------------------------------------------------------------
+
+
+def select_blocks(store, shuffle_id: str, map_idx: int, limits: tuple) -> list[tuple]:
+    """The keys of ``map_idx``'s blocks that may hold keys within ``limits``, run by run.
+
+    Raises KeyError when the blocks are gone. Only keys are compared here (no user code): the
+    reader trims the edge blocks, which may hold keys beyond the range.
+    """
+    has_low, low, has_high, high = limits
+    fences = loads(store.get(fences_key(shuffle_id, map_idx)), "cloudpickle")
+    selected = []
+    for run_idx, firsts in enumerate(fences):
+        # a block whose successor starts at or below ``low`` lies wholly below the range
+        start = max(bisect_right(firsts, low) - 1, 0) if has_low else 0
+        stop = bisect_right(firsts, high) if has_high else len(firsts)
+        selected.extend(("shuffle", shuffle_id, map_idx, run_idx, seq)
+                        for seq in range(start, stop))
+    return selected
+
+
+def serve_range(store, shuffle_id: str, map_indices: list[int], limits_blob: bytes) -> dict:
+    """What a holder answers ``bndl_get_range``: the selected blocks (with their keys) of every
+    map task asked for that it still has, and the map tasks it lacks."""
+    limits = loads(limits_blob, "cloudpickle")
+    keys, blocks, missing = [], [], []
+    for map_idx in map_indices:
+        try:
+            selected = select_blocks(store, shuffle_id, map_idx, limits)
+            found = [store.get(key) for key in selected]
+        except (KeyError, FileNotFoundError):
+            missing.append(map_idx)
+            continue
+        keys.extend(selected)
+        blocks.extend(found)
+    return {"keys": keys, "blocks": blocks, "missing": missing}
+
+
+# -- reading a range (on the reader) --------------------------------------------------------------
+
+
+def fetch_range(shuffle_id: str, limits: tuple, inputs: RangeInputs) -> list[tuple]:
+    """``(block key, blob)`` of every block that may hold keys within ``limits``, ordered
+    by map task, run and position. Raises DependenciesFailed naming the writers whose blocks
+    could not be had."""
+    from distributed import get_worker
+
+    from bndl_dask.worker.services import services_for
+
+    dask_worker = get_worker()
+    store = services_for(dask_worker).blocks
+    limits_blob = dumps(limits, "cloudpickle")
+    by_holder: dict[str, list[int]] = {}
+    names: dict[str, str] = {}
+    for item in inputs:
+        manifest = getattr(item, "value", item)
+        if len(manifest.counts):
+            by_holder.setdefault(manifest.address, []).append(manifest.map_idx)
+            names[manifest.address] = manifest.worker
+    answers = {}
+    local = by_holder.pop(dask_worker.address, None)
+    if local:
+        answers[dask_worker.address] = (serve_range(store, shuffle_id, local, limits_blob), None)
+    answers.update(fetch_from_holders(dask_worker, {
+        address: {"op": "bndl_get_range", "shuffle_id": shuffle_id, "map_indices": indices,
+                  "limits_blob": limits_blob}
+        for address, indices in by_holder.items()}))
+    lost: dict[str, list] = {}
+    blobs = []
+    for address, (answer, error) in answers.items():
+        if error is not None:
+            indices = local if address == dask_worker.address else by_holder[address]
+            lost.setdefault(names[address], []).extend(indices)
+            continue
+        if answer["missing"]:
+            lost.setdefault(names[address], []).extend(answer["missing"])
+        blobs.extend(zip(map(tuple, answer["keys"]), answer["blocks"]))
+    if lost:
+        raise DependenciesFailed({
+            name: [writer_task_id(shuffle_id, idx) for idx in sorted(indices)]
+            for name, indices in lost.items()})
+    blobs.sort(key=lambda pair: pair[0][2:])
+    return blobs
+
+
+def merge_range(blobs: list[tuple], limits: tuple, key: Callable | None, reverse: bool,
+                serialization: str, compression: str | None) -> list:
+    """The records of one range, in order: each run's blocks decoded and trimmed to the
+    range, then the runs merged."""
+    has_low, low, has_high, high = limits
+    out: list = []
+    with gc_paused():
+        for _, run_blobs in itertools.groupby(blobs, key=lambda pair: pair[0][2:4]):
+            run: list = []
+            for _, blob in run_blobs:
+                run.extend(decode_block(blob, serialization, compression))
+            start = bisect_right(run, low, key=key) if has_low else 0
+            stop = bisect_right(run, high, key=key) if has_high else len(run)
+            out.extend(run[start:stop] if start or stop < len(run) else run)
+        out.sort(key=key, reverse=reverse)  # merges the sorted runs
+    return out
