@@ -18,7 +18,9 @@ import pytest
 
 from bndl_dask.api.context import JOBS_KEPT
 
-WARM_UP = 50
+#: connection pools keep growing for a few hundred jobs (final results are fetched in the
+#: background, sometimes several at once, and each concurrent request may open a connection)
+WARM_UP = 600
 JOBS = 1000
 MiB = 2**20
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +46,7 @@ def cache(dset: DatasetCore, location: str | None, serialization_name: str | Non
                            "compression": compression}
     from bndl_dask.datasets.core import weak_finalizer
 
-    weak_finalizer(dset, _drop_everywhere, dset.ctx, dset.id)
+    weak_finalizer(dset, _drop_when_collected, dset.ctx, dset.id)
     return dset
 
 
@@ -69,6 +71,19 @@ def _drop_local(dask_worker, dset_id: str) -> int:
 async def _drop_local_soon(dask_worker, dset_id: str) -> int:
     # client.run(..., wait=False) only accepts coroutine functions
     return _drop_local(dask_worker, dset_id)
+
+
+def _drop_when_collected(ctx, dset_id: str) -> None:
+    """The finalizer of a cached dataset. Garbage collection may run it on any thread, also on
+    the client's event loop, where a blocking call to the cluster cannot work: there the drop
+    is left to a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # an ordinary thread: drop now
+        _drop_everywhere(ctx, dset_id)
+        return
+    threading.Thread(target=_drop_everywhere, args=(ctx, dset_id),
+                     name=f"bndl-uncache-{dset_id}", daemon=True).start()
 
 
 def _drop_everywhere(ctx, dset_id: str, wait: bool = True, timeout: float | None = None) -> None:

@@ -380,8 +380,16 @@ async def _ask_holders(dask_worker, requests: dict[str, dict]) -> dict[str, tupl
     from distributed.core import send_recv
 
     pool = dask_worker.rpc
+    try:
+        # a holder the scheduler no longer lists is not even tried: dask's connect would retry
+        # its dead address until the connect timeout
+        live = set(await dask_worker.scheduler.ncores(workers=list(requests)))
+    except Exception:  # the scheduler is unreachable: try the holders themselves
+        live = set(requests)
 
     async def one(address: str, message: dict):
+        if address not in live:
+            return address, (None, ConnectionError(f"holder {address} has left the cluster"))
         try:
             # a short connect timeout: dask retries refused connections for its whole
             # comm timeout, but a holder that refuses is gone and its writers must re-run
