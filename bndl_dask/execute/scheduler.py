@@ -32,6 +32,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from dask._task_spec import Task as DaskTask
+from dask._task_spec import TaskRef
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 from distributed.scheduler import KilledWorker
 
@@ -295,8 +297,9 @@ class Scheduler:
 
         self._generation: dict[Task, int] = {}
         self._dask: dict[Task, Any] = {}  # current dask future per remote task
-        self._keys: dict[Task, str] = {}
-        self._restriction: dict[Task, frozenset[str] | None] = {}  # strict worker addresses
+        self._keys: dict[Task, tuple[str, int, int]] = {}
+        # the workers each submitted task was restricted to or told to prefer (addresses)
+        self._placed_on: dict[Task, frozenset[str]] = {}
         self._in_flight: set[Task] = set()
         self._parked: set[Task] = set()  # refused by a worker on which the job was cancelled
         self._parked_since: float | None = None
@@ -310,7 +313,6 @@ class Scheduler:
         self._no_workers_since: float | None = None
         self._local_load: dict[str, int] = defaultdict(int)
         self._use_slots = False
-        self._spread_turn = 0  # round-robin position for tasks without a locality of their own
         self._labels = {task: _key_label(task) for task in self.tasks}
         for task in self.tasks:
             task.add_listener(_ignore, self._task_signalled)
@@ -463,7 +465,7 @@ class Scheduler:
     def _alive_workers(self) -> list[WorkerHandle]:
         return [w for w in self.workers if w.name not in self._failed_workers]
 
-    def _placement(self, task: Task) -> tuple[dict[str, Any], frozenset[str] | None]:
+    def _placement(self, task: Task) -> dict[str, Any]:
         alive = self._alive_workers()
         allowed = [w for w in alive if w.name not in self._forbidden[task]]
         if not allowed and self.whole_cluster:
@@ -477,41 +479,28 @@ class Scheduler:
         # a retry avoids the workers the task failed on, while another worker is left
         fresh = [w for w in allowed if w.name not in self._failed_on[task]] or allowed
         annotations: dict[str, Any] = {"priority": -self._rank[task]}
-        restriction = None
         preferred = [w.address for w in fresh if w.name in self._preferred.get(task, ())]
         if len(fresh) < len(alive) or not self.whole_cluster:
             # dask cannot prefer within a strict subset: being allowed comes first
-            restriction = frozenset(w.address for w in fresh)
-            annotations["workers"] = tuple(sorted(restriction))
+            annotations["workers"] = tuple(sorted(w.address for w in fresh))
         elif preferred:
             annotations["workers"] = tuple(sorted(preferred))
             annotations["allow_other_workers"] = True
-        elif self._free_to_spread(task):
-            annotations["workers"] = (self._next_spread_worker(fresh),)
-            annotations["allow_other_workers"] = True
         if self._use_slots:
             annotations["resources"] = {SLOT_RESOURCE: SLOTS // self.concurrency}
-        return annotations, restriction
+        return annotations
 
     @staticmethod
-    def _free_to_spread(task: Task) -> bool:
-        """Whether no input of ``task`` ties it to a worker: it reads no results but small
-        barrier ones.
+    def _free_to_spread(task: Task, annotations: dict[str, Any]) -> bool:
+        """Whether nothing ties ``task`` to a worker: no restriction or preference, and no
+        input but small barrier results.
 
-        dask would place such tasks badly: with a barrier as their one dependency, all go to the
-        worker holding the barrier's result; without dependencies, consecutive tasks of a task
-        group that outlives a job go to one worker (its root-task co-assignment).
+        dask is told such a task is a root task (a "data producer"), which it spreads over the
+        workers by their load. Otherwise it would put all tasks reading one barrier on the
+        worker holding the barrier's result.
         """
-        return all(isinstance(dep, BarrierTask) or not dep.remote for dep in task.dependencies)
-
-    def _next_spread_worker(self, workers: list[WorkerHandle]) -> str:
-        """The next worker in a round-robin over ``workers``' threads (a loose preference:
-        dask's work stealing may still move the task)."""
-        slots = [w.address for w in sorted(workers, key=lambda w: w.name)
-                 for _ in range(max(w.nthreads, 1))]
-        address = slots[self._spread_turn % len(slots)]
-        self._spread_turn += 1
-        return address
+        return "workers" not in annotations and "resources" not in annotations and all(
+            isinstance(dep, BarrierTask) or not dep.remote for dep in task.dependencies)
 
     def _submit(self, wave: list[Task]) -> None:
         layers: dict[tuple, dict[str, tuple]] = defaultdict(dict)
@@ -521,7 +510,9 @@ class Scheduler:
         for task in wave:
             generation = self._generation.get(task, -1) + 1
             self._generation[task] = generation
-            key = f"{self._labels[task]}-{self.token}-{self._rank[task]}-g{generation}"
+            # a tuple key: dask groups tasks (for placement) by its first part, this job's
+            # stage, and names them (on its dashboard) by the label
+            key = (f"{self._labels[task]}-{self.token}", self._rank[task], generation)
             self._keys[task] = key
             remote_deps, literals = [], {}
             for dep in sorted(task.dependencies):
@@ -531,13 +522,16 @@ class Scheduler:
                 else:  # ran on the driver, was marked done, or its result was already fetched
                     literals[dep] = self._value_of(dep)
             spec = task.spec(remote_deps, literals)
-            refs = [self._keys[d] if d in wave_set else self._dask[d] for d in remote_deps]
+            refs = [TaskRef(self._keys[d]) if d in wave_set else self._dask[d]
+                    for d in remote_deps]
             final = self._failures[task] + 1 >= self.attempts
             meta = TaskMeta(key, task.id, task.desc or task.name, self.token, final)
-            annotations, restriction = self._placement(task)
-            self._restriction[task] = restriction
+            annotations = self._placement(task)
+            self._placed_on[task] = frozenset(annotations.get("workers", ()))
             signature = _freeze(annotations)
-            layers[signature][key] = (invoke, meta, spec, *refs)
+            layers[signature][key] = DaskTask(
+                key, invoke, meta, spec, *refs,
+                _data_producer=self._free_to_spread(task, annotations))
             layer_annotations[signature] = annotations
             keys.append(key)
         graph_layers = {}
@@ -842,7 +836,7 @@ class Scheduler:
         self._in_flight.discard(task)
         self._succeeded.discard(task)
         self._outcomes.pop(task, None)
-        self._restriction.pop(task, None)
+        self._placed_on.pop(task, None)
         future = self._dask.pop(task, None)
         if future is not None:
             future.release()
@@ -977,10 +971,12 @@ class Scheduler:
         if not moved:
             return
         addresses = {w.address for w in self._alive_workers()}
-        stranded = [t for t in self._in_flight if t.remote and self._restriction.get(t)
-                    and not self._restriction[t] & addresses]
+        # also loose preferences: dask leaves a task it could not place while no worker was
+        # running waiting for its preferred workers, even when others join later
+        stranded = [t for t in self._in_flight if t.remote and self._placed_on.get(t)
+                    and not self._placed_on[t] & addresses]
         for task in stranded:
-            logger.info("%s was restricted to workers that are gone; placing it again", task)
+            logger.info("%s was placed on workers that are gone; placing it again", task)
             self._invalidate_downstream(task)
             self._forget_attempt(task)
         if stranded:
