@@ -1,4 +1,5 @@
-"""sort(): total order from sampled range boundaries, descending order, keys; take_ordered."""
+"""sort(): total order from range boundaries drawn from sorted runs, descending order, keys,
+take_ordered."""
 
 from __future__ import annotations
 
@@ -70,3 +71,29 @@ def test_take_ordered_on_shuffled(ctx):
     assert numbers.nlargest(10, key=lambda i: -i) == list(range(10))
     assert numbers.nsmallest(10, key=lambda i: -i) == list(range(99, 89, -1))
     assert numbers.nsmallest(10, key=str) == sorted(range(100), key=str)[:10]
+
+
+def test_sort_partition_larger_than_a_run(ctx):
+    # one partition of more records than a map task sorts at once: several runs per map task
+    from bndl_dask.worker.range_shuffle import RUN_RECORDS
+
+    size = RUN_RECORDS + RUN_RECORDS // 5
+    scrambled = ctx.range(size, pcount=1).map(lambda i: (i * 7919) % size)
+    parts = scrambled.sort(pcount=3).collect(parts=True)
+    assert [len(part) > 0 for part in parts] == [True] * 3
+    assert [x for part in parts for x in part] == list(range(size))
+
+
+def test_sort_is_lazy_and_reads_its_source_once(ctx):
+    reads = ctx.accumulator(0)
+
+    def counted(data):
+        nonlocal reads
+        for x in data:
+            reads += 1
+            yield x
+
+    ordered = ctx.range(500, pcount=4).map_partitions(counted).sort(pcount=3)
+    assert reads.value == 0  # no sampling job at sort() time
+    assert ordered.collect() == list(range(500))
+    assert reads.value == 500

@@ -2,13 +2,16 @@
 
 The scheduler hands every remote task of a job to dask in one graph submission: dependencies are
 dask keys, locality becomes worker restrictions, priorities become dask priorities and per-worker
-concurrency a dask resource. dask then runs the job on its own. The driver only steps in when
+concurrency a dask resource. Tasks with no locality and no inputs but barrier results are marked
+as data producers, so that dask spreads them by load as it does root tasks. dask then runs the
+job on its own. The driver only steps in when
 
 * a task fails: it is retried (up to ``attempts``, never on a worker it failed on while another
   worker exists) together with the dependents dask failed along with it;
 * a task raises ``DependenciesFailed``: the named dependencies are re-run, then the task, without
   using up attempts;
-* a worker the job relies on disappears while dask waits for it (a task restricted to it);
+* a worker the job relies on disappears while dask waits for it (a task restricted to it or
+  preferring only workers that are gone);
 * results stream back: tasks are reported to ``done`` as they finish.
 
 Plain ``Task`` subclasses with their own ``execute()`` are called by the scheduler when their

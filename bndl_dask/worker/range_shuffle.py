@@ -28,9 +28,12 @@ from bndl_dask.worker.exceptions import DependenciesFailed
 from bndl_dask.worker.shuffle import (
     Manifest,
     decode_block,
+    decode_int64_block,
     encode_block,
+    encode_int64_block,
     fetch_from_holders,
     gc_paused,
+    int64_array,
     writer_task_id,
 )
 
@@ -54,8 +57,9 @@ class SortedRunWriter:
 
     def __init__(self, shuffle_id: str, pcount: int, map_count: int, key: Callable | None,
                  block_size: int = 8 * 2**20, serialization: str = "pickle",
-                 compression: str | None = "lz4"):
+                 compression: str | None = "lz4", run_records: int = RUN_RECORDS):
         self.shuffle_id = shuffle_id
+        self.run_records = run_records
         self.pcount = pcount
         self.map_count = max(map_count, 1)
         self.key = key
@@ -68,7 +72,11 @@ class SortedRunWriter:
         from bndl_dask.worker.shuffle import _store
 
         worker = current_worker()
-        store = _store().blocks
+        counts, sample = self.write(_store().blocks, map_idx, data)
+        return Manifest(worker.name, worker.address, map_idx, counts, sample)
+
+    def write(self, store, map_idx: int, data: Any) -> tuple[array, tuple[list, list]]:
+        """Sort ``data`` into runs in ``store``: blocks per run, and the sample."""
         counts = array("I")
         fences: list[list] = []
         sample_keys: list = []
@@ -77,48 +85,69 @@ class SortedRunWriter:
         iterator = iter(() if data is None else data)
         with gc_paused():
             while True:
-                run = list(itertools.islice(iterator, RUN_RECORDS))
+                run = list(itertools.islice(iterator, self.run_records))
                 if not run:
                     break
-                run.sort(key=self.key)
+                values = int64_array(run) if self._typed else None
+                if values is not None:  # plain ints: sorted and stored as an int64 array
+                    del run
+                    values.sort(kind="stable")  # a radix sort for int64
+                    run = values
+                else:
+                    run.sort(key=self.key)
                 fences.append(self._write_run(store, map_idx, len(counts), run, counts))
                 self._sample(run, per_task, sample_keys, sample_weights)
         store.put(fences_key(self.shuffle_id, map_idx), dumps(fences, "cloudpickle"))
-        return Manifest(worker.name, worker.address, map_idx, counts,
-                        (sample_keys, sample_weights))
+        return counts, (sample_keys, sample_weights)
 
-    def _key_of(self, record: Any) -> Any:
-        return record if self.key is None else self.key(record)
+    @property
+    def _typed(self) -> bool:
+        """Whether runs of plain ints may be kept as int64 arrays (with numpy, sorting by the
+        elements themselves, with the default serialization)."""
+        return self.key is None and self.serialization == "pickle"
 
-    def _write_run(self, store, map_idx: int, run_idx: int, run: list, counts: array) -> list:
-        """Store ``run`` as blocks; its fences (every block's first key) are returned."""
+    def _keys_at(self, run, positions: list[int]) -> list:
+        if not isinstance(run, list):  # an int64 array: its values as Python ints
+            return run[positions].tolist()
+        if self.key is None:
+            return [run[i] for i in positions]
+        return [self.key(run[i]) for i in positions]
+
+    def _write_run(self, store, map_idx: int, run_idx: int, run, counts: array) -> list:
+        """Store the sorted ``run`` (a list or an int64 array) as blocks; its fences (every
+        block's first key) are returned."""
+        typed = not isinstance(run, list)
         by_count = max(math.ceil(len(run) / (BLOCKS_PER_RANGE * self.pcount)), MIN_BLOCK_RECORDS)
         per_block = by_count
-        firsts = []
+        starts = []
         start = seq = 0
         while start < len(run):
             block = run[start:start + per_block]
-            blob = encode_block(block, self.serialization, self.compression)
+            if typed:
+                blob = encode_int64_block(block, self.compression)
+            else:
+                blob = encode_block(block, self.serialization, self.compression)
             store.put(("shuffle", self.shuffle_id, map_idx, run_idx, seq), blob)
-            firsts.append(self._key_of(block[0]))
+            starts.append(start)
             start += len(block)
             seq += 1
             # blocks also stay under the shuffle's block size
             record_bytes = max(len(blob) / len(block), 1.0)
             per_block = min(by_count, max(int(self.block_size / record_bytes), MIN_BLOCK_RECORDS))
         counts.append(seq)
-        return firsts
+        return self._keys_at(run, starts)
 
-    def _sample(self, run: list, size: int, keys: list, weights: list) -> None:
+    def _sample(self, run, size: int, keys: list, weights: list) -> None:
         """Evenly spaced keys of the sorted ``run``, each weighing the records it stands for."""
         size = min(size, len(run))
         step = len(run) / size
-        keys.extend(self._key_of(run[int(step * (i + 0.5))]) for i in range(size))
+        keys.extend(self._keys_at(run, [int(step * (i + 0.5)) for i in range(size)]))
         weights.extend(itertools.repeat(step, size))
 
     def __reduce__(self):
         return (SortedRunWriter, (self.shuffle_id, self.pcount, self.map_count, self.key,
-                                  self.block_size, self.serialization, self.compression))
+                                  self.block_size, self.serialization, self.compression,
+                                  self.run_records))
 
 
 class RangeInputs(list):
@@ -272,18 +301,50 @@ def fetch_range(shuffle_id: str, limits: tuple, inputs: RangeInputs) -> list[tup
 
 
 def merge_range(blobs: list[tuple], limits: tuple, key: Callable | None, reverse: bool,
-                serialization: str, compression: str | None) -> list:
+                 serialization: str, compression: str | None) -> list:
     """The records of one range, in order: each run's blocks decoded and trimmed to the
-    range, then the runs merged."""
+    range, then the runs merged (as int64 arrays when every run is one)."""
     has_low, low, has_high, high = limits
-    out: list = []
+    exact_ints = (not has_low or type(low) is int) and (not has_high or type(high) is int)
+    runs: list = []
     with gc_paused():
         for _, run_blobs in itertools.groupby(blobs, key=lambda pair: pair[0][2:4]):
+            run_blobs = [blob for _, blob in run_blobs]
+            values = _int64_run(run_blobs, compression) if exact_ints else None
+            if values is not None:
+                start = int(values.searchsorted(low, "right")) if has_low else 0
+                stop = int(values.searchsorted(high, "right")) if has_high else len(values)
+                runs.append(values[start:stop])
+                continue
             run: list = []
-            for _, blob in run_blobs:
+            for blob in run_blobs:
                 run.extend(decode_block(blob, serialization, compression))
             start = bisect_right(run, low, key=key) if has_low else 0
             stop = bisect_right(run, high, key=key) if has_high else len(run)
-            out.extend(run[start:stop] if start or stop < len(run) else run)
+            runs.append(run[start:stop] if start or stop < len(run) else run)
+        if runs and all(not isinstance(run, list) for run in runs):
+            from bndl_dask.worker.shuffle import numpy
+
+            merged = numpy.concatenate(runs)
+            merged.sort(kind="stable")  # a radix sort for int64
+            return (merged[::-1] if reverse else merged).tolist()
+        out: list = []
+        for run in runs:
+            out.extend(run if isinstance(run, list) else run.tolist())
         out.sort(key=key, reverse=reverse)  # merges the sorted runs
     return out
+
+
+def _int64_run(blobs: list[bytes], compression: str | None):
+    """One run's blocks as one int64 array, when they all are int64 blocks; else None."""
+    arrays = []
+    for blob in blobs:
+        values = decode_int64_block(blob, compression)
+        if values is None:
+            return None
+        arrays.append(values)
+    if len(arrays) == 1:
+        return arrays[0]
+    from bndl_dask.worker.shuffle import numpy
+
+    return numpy.concatenate(arrays)

@@ -22,10 +22,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+try:  # optional: with it, sorts of ints sort and move int64 arrays rather than int objects
+    import numpy
+except ImportError:  # pragma: no cover - numpy is in the test extra
+    numpy = None
+
 from bndl_dask.util.hashing import portable_hash
 from bndl_dask.util.serialization import compress, decompress, dumps, loads
 from bndl_dask.worker.exceptions import DependenciesFailed
 
+#: the int64 layout of ``N`` blocks (explicitly little-endian: blocks move between machines)
+_INT64 = "<i8"
 #: bucket kinds: what a bucket is while it fills on the map side
 KINDS = ("list", "sorted", "set", "dict")
 #: records bucketed between checks of the buckets' sizes
@@ -106,9 +113,45 @@ def encode_block(records: list, serialization: str, compression: str | None) -> 
     return compress(raw, compression)
 
 
+def int64_array(records: list):
+    """``records`` as a numpy int64 array when numpy is installed and every record is an exact
+    int that fits in 64 bits (bools and int subclasses would come back as plain ints); else
+    None. Cheapest before sorting, while the int objects still lie in memory in order."""
+    if numpy is None or not records or type(records[0]) is not int:
+        return None
+    if set(map(type, records)) != {int}:
+        return None
+    try:
+        return numpy.fromiter(records, dtype=_INT64, count=len(records))
+    except OverflowError:
+        return None
+
+
+def encode_int64_block(values, compression: str | None) -> bytes:
+    """A block of an int64 array: its raw bytes (tag ``N``)."""
+    return compress(b"N" + values.tobytes(), compression)
+
+
+def decode_int64_block(blob: bytes, compression: str | None):
+    """The int64 array of an ``N`` block; None for a block of another kind."""
+    raw = decompress(blob, compression)
+    if raw[:1] != b"N":
+        return None
+    return _int64_view(raw)
+
+
+def _int64_view(raw: bytes):
+    if numpy is None:
+        raise RuntimeError("a worker with numpy wrote this block of ints: install numpy on "
+                           "every worker (or on none)")
+    return numpy.frombuffer(raw, dtype=_INT64, offset=1)
+
+
 def decode_block(blob: bytes, serialization: str, compression: str | None) -> list:
     raw = decompress(blob, compression)
     tag, body = raw[:1], memoryview(raw)[1:]
+    if tag == b"N":
+        return _int64_view(raw).tolist()
     if tag == b"M":
         return marshal.loads(body)
     if tag == b"P":
