@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import string
+import time
 from collections import Counter
 
 import numpy as np
@@ -29,6 +30,24 @@ def test_icollect_streams_in_order(ctx):
     it.close()  # abandoning the iterator cancels the job; the context stays usable
     assert list(ctx.range(5, pcount=5).icollect(parts=True)) == [range(i, i + 1) for i in range(5)]
     assert ctx.range(10).count() == 10
+
+
+def test_icollect_fetches_a_bounded_number_of_results_ahead(make_ctx):
+    from bndl_dask.execute.scheduler import _LeafResult
+
+    ctx = make_ctx(worker_count=2, conf={"bndl.compute.icollect_buffer": 2})
+    it = ctx.range(60, pcount=30).map(lambda x: x).icollect(parts=True)
+    first = next(it)
+    job = ctx.jobs[-1]
+    deadline = time.monotonic() + 60
+    while not all(task.succeeded for task in job.tasks):  # every result waits on a worker
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.01)
+    leaves = [task.future for task in job.tasks if isinstance(task.future, _LeafResult)]
+    assert len(leaves) == 30
+    # fetched (or on their way) ahead of the consumer: at most the buffer
+    assert sum(leaf.fetched_ahead for leaf in leaves) <= 2
+    assert [x for part in [first, *it] for x in part] == list(range(60))
 
 
 def test_first_take_itake(ctx):

@@ -52,3 +52,23 @@ def test_require_local_workers(ctx):
     # the embedded cluster runs on this machine: every worker qualifies
     names = set(ctx.range(20, pcount=8).require_local_workers().map(where).collect())
     assert names and names <= {w.name for w in ctx.workers}
+
+
+def test_tasks_without_locality_use_every_worker(ctx):
+    # dask would run every reducer where the barrier's result is, and consecutive tasks of a
+    # task group that outlives a job on one worker: the scheduler marks such tasks as root
+    # tasks so that dask spreads them
+    import operator
+    from collections import defaultdict
+
+    from bndl_dask.execute.job import BarrierTask
+
+    for _ in range(2):  # the second job's task groups are not the first job's
+        pairs = ctx.range(400, pcount=4).map(lambda i: (i % 10, 1))
+        assert sorted(pairs.reduce_by_key(operator.add, pcount=4).collect()) == \
+            [(k, 40) for k in range(10)]
+        used = defaultdict(set)
+        for task in ctx.jobs[-1].tasks:
+            if not isinstance(task, BarrierTask):
+                used[task.group].update(task.executed_on)
+        assert len(used) == 2 and all(len(names) == 2 for names in used.values()), used

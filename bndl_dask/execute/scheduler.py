@@ -134,9 +134,9 @@ class _LeafFetcher:
     ``prefetch`` of their results are fetched in the background, those first in job order first
     (the order ordered consumers read in), so that the transfer overlaps with the tasks still
     running; each consumed (``forget``-ed) result makes room for the next. A result asked for
-    that is not on its way is fetched at once, with up to ``prefetch - 1`` further finished
-    ones in the same round trip. So the driver holds about ``prefetch`` results it has not
-    consumed yet (``icollect`` stays bounded).
+    that is not on its way is fetched at once, with further finished ones in the same round trip
+    while there is room. So the driver holds at most ``prefetch`` results ahead of the one being
+    consumed (``icollect`` stays bounded).
     """
 
     def __init__(self, client, prefetch: int = _FETCH_BATCH):
@@ -196,7 +196,8 @@ class _LeafFetcher:
                 return
             others = sorted((o for o in self.unread if o is not leaf and o not in self.pending),
                             key=lambda o: (o.rank < leaf.rank, o.rank))
-            batch = [leaf] + others[:self.prefetch - 1]
+            # the others come along ahead of the consumer: they count against ``prefetch``
+            batch = [leaf] + others[:max(self.prefetch - self.ahead, 0)]
             try:
                 outcomes = self.client.gather([item._dask_future for item in batch])
             except Exception:
@@ -205,6 +206,9 @@ class _LeafFetcher:
             for item, outcome in zip(batch, outcomes):
                 self.unread.pop(item, None)
                 item._resolve(outcome)
+                if item is not leaf:
+                    item.fetched_ahead = True
+                    self.ahead += 1
 
 
 class _LeafResult(concurrent.futures.Future):

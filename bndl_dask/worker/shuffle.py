@@ -423,20 +423,25 @@ async def _ask_holders(dask_worker, requests: dict[str, dict]) -> dict[str, tupl
     from distributed.core import send_recv
 
     pool = dask_worker.rpc
-    try:
-        # a holder the scheduler no longer lists is not even tried: dask's connect would retry
-        # its dead address until the connect timeout
-        live = set(await dask_worker.scheduler.ncores(workers=list(requests)))
-    except Exception:  # the scheduler is unreachable: try the holders themselves
-        live = set(requests)
+    # asked alongside the connects, not before them: a holder the scheduler no longer lists
+    # is given up at once, where dask's connect would retry its dead address until the connect
+    # timeout; a live holder costs no extra round trip
+    listed = asyncio.ensure_future(dask_worker.scheduler.ncores(workers=list(requests)))
+
+    async def gone(address: str) -> bool:
+        try:
+            return address not in await listed
+        except Exception:  # the scheduler is unreachable: go by the holder itself
+            return False
 
     async def one(address: str, message: dict):
-        if address not in live:
+        connecting = asyncio.ensure_future(pool.connect(address, timeout=CONNECT_TIMEOUT))
+        await asyncio.wait({connecting, listed}, return_when=asyncio.FIRST_COMPLETED)
+        if not connecting.done() and await gone(address):
+            connecting.cancel()
             return address, (None, ConnectionError(f"holder {address} has left the cluster"))
         try:
-            # a short connect timeout: dask retries refused connections for its whole
-            # comm timeout, but a holder that refuses is gone and its writers must re-run
-            comm = await pool.connect(address, timeout=CONNECT_TIMEOUT)
+            comm = await connecting
         except Exception as exc:
             return address, (None, exc)
         try:
@@ -448,7 +453,11 @@ async def _ask_holders(dask_worker, requests: dict[str, dict]) -> dict[str, tupl
         finally:
             pool.reuse(address, comm)
 
-    pairs = await asyncio.gather(*(one(a, m) for a, m in requests.items()))
+    try:
+        pairs = await asyncio.gather(*(one(a, m) for a, m in requests.items()))
+    finally:
+        if not listed.done():
+            listed.cancel()
     return dict(pairs)
 
 
