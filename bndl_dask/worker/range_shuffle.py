@@ -34,6 +34,8 @@ from bndl_dask.worker.shuffle import (
     fetch_from_holders,
     gc_paused,
     int64_array,
+    local_blocks,
+    numpy,
     writer_task_id,
 )
 
@@ -69,10 +71,9 @@ class SortedRunWriter:
 
     def __call__(self, map_idx: int, data: Any) -> Manifest:
         from bndl_dask.worker.runtime import current_worker
-        from bndl_dask.worker.shuffle import _store
 
         worker = current_worker()
-        counts, sample = self.write(_store().blocks, map_idx, data)
+        counts, sample = self.write(local_blocks(), map_idx, data)
         return Manifest(worker.name, worker.address, map_idx, counts, sample)
 
     def write(self, store, map_idx: int, data: Any) -> tuple[array, tuple[list, list]]:
@@ -323,8 +324,6 @@ def merge_range(blobs: list[tuple], limits: tuple, key: Callable | None, reverse
             stop = bisect_right(run, high, key=key) if has_high else len(run)
             runs.append(run[start:stop] if start or stop < len(run) else run)
         if runs and all(not isinstance(run, list) for run in runs):
-            from bndl_dask.worker.shuffle import numpy
-
             merged = numpy.concatenate(runs)
             merged.sort(kind="stable")  # a radix sort for int64
             return (merged[::-1] if reverse else merged).tolist()
@@ -345,6 +344,4 @@ def _int64_run(blobs: list[bytes], compression: str | None):
         arrays.append(values)
     if len(arrays) == 1:
         return arrays[0]
-    from bndl_dask.worker.shuffle import numpy
-
     return numpy.concatenate(arrays)

@@ -164,12 +164,13 @@ def writer_task_id(shuffle_id: str, map_idx: int) -> tuple[str, int]:
     return (shuffle_id + ".w", map_idx)
 
 
-def _store():
+def local_blocks():
+    """Inside a task: this worker's BlockStore."""
     from distributed import get_worker
 
     from bndl_dask.worker.services import services_for
 
-    return services_for(get_worker())
+    return services_for(get_worker()).blocks
 
 
 class ShuffleWriter:
@@ -199,7 +200,7 @@ class ShuffleWriter:
         from bndl_dask.worker.runtime import current_worker
 
         worker = current_worker()
-        store = _store().blocks
+        store = local_blocks()
         counts = array("I", bytes(4 * self.pcount))
         state = _WriteState(self, store, map_idx, counts)
         data = () if data is None else data
