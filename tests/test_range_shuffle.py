@@ -148,3 +148,13 @@ def test_ints_that_are_not_plain_keep_their_type():
     assert [type(x) for x in flat if x is True or x is False] == [bool]
     by_key = sort_in_pieces([[3, 1, 2], [6, 5, 4]], pcount=2, key=lambda x: -x)
     assert [x for part in by_key for x in part] == [6, 5, 4, 3, 2, 1]
+
+
+def test_ints_without_numpy_take_the_generic_path(monkeypatch):
+    from bndl_dask.worker import shuffle
+
+    monkeypatch.setattr(shuffle, "numpy", None)  # as on a machine without numpy
+    values = list(range(3000, 0, -1))
+    assert b"N" not in _block_tags(_split(values, 3))
+    parts = sort_in_pieces(_split(values, 3), pcount=4, run_records=500)
+    assert [x for part in parts for x in part] == sorted(values)
