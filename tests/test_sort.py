@@ -97,3 +97,15 @@ def test_sort_is_lazy_and_reads_its_source_once(ctx):
     assert reads.value == 0  # no sampling job at sort() time
     assert ordered.collect() == list(range(500))
     assert reads.value == 500
+
+
+def test_partly_cached_sort(ctx):
+    # take() caches the first range only; collect() reads it and runs the sort for the rest
+    # (its map side is planned as skipped behind the cache, and then run after all)
+    ordered = ctx.range(40, pcount=4).map(lambda i: 39 - i).sort(pcount=4).cache()
+    try:
+        assert ordered.take(2) == [0, 1]
+        assert ordered.collect() == list(range(40))
+        assert ordered.map(lambda x: -x).sort().collect() == list(range(-39, 1))
+    finally:
+        ordered.uncache()
