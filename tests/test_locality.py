@@ -72,3 +72,21 @@ def test_tasks_without_locality_use_every_worker(ctx):
             if not isinstance(task, BarrierTask):
                 used[task.group].update(task.executed_on)
         assert len(used) == 2 and all(len(names) == 2 for names in used.values()), used
+
+
+def test_readers_spread_when_concurrency_is_capped(make_ctx):
+    # with more threads than bndl.execute.concurrency, tasks carry a dask resource and dask no
+    # longer treats them as root tasks: readers of a barrier still use every worker
+    import operator
+
+    from bndl_dask.execute.job import BarrierTask
+
+    ctx = make_ctx(worker_count=2, threads_per_worker=2)
+    ctx.await_workers(2)
+    pairs = ctx.range(400, pcount=4).map(lambda i: (i % 10, 1))
+    assert sorted(pairs.reduce_by_key(operator.add, pcount=6).collect()) == \
+        [(k, 40) for k in range(10)]
+    tasks = [task for task in ctx.jobs[-1].tasks if not isinstance(task, BarrierTask)]
+    readers = [task for task in tasks if task.group == max(t.group for t in tasks)]
+    assert len(readers) == 6
+    assert len({name for task in readers for name in task.executed_on}) == 2

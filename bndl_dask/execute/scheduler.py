@@ -320,6 +320,7 @@ class Scheduler:
         self._no_workers_since: float | None = None
         self._local_load: dict[str, int] = defaultdict(int)
         self._use_slots = False
+        self._spread_turn = 0  # round-robin position of barrier readers under slots
         self._labels = {task: _key_label(task) for task in self.tasks}
         for task in self.tasks:
             task.add_listener(_ignore, self._task_signalled)
@@ -495,10 +496,20 @@ class Scheduler:
             annotations["allow_other_workers"] = True
         if self._use_slots:
             annotations["resources"] = {SLOT_RESOURCE: SLOTS // self.concurrency}
+            if "workers" not in annotations and task.dependencies and \
+                    self._reads_only_barriers(task):
+                # a task with a resource restriction cannot be a root task to dask (see
+                # _free_to_spread): readers of a barrier get a worker each in turn instead
+                annotations["workers"] = (self._next_spread_worker(fresh),)
+                annotations["allow_other_workers"] = True
         return annotations
 
     @staticmethod
-    def _free_to_spread(task: Task, annotations: dict[str, Any]) -> bool:
+    def _reads_only_barriers(task: Task) -> bool:
+        return all(isinstance(dep, BarrierTask) or not dep.remote for dep in task.dependencies)
+
+    @classmethod
+    def _free_to_spread(cls, task: Task, annotations: dict[str, Any]) -> bool:
         """Whether nothing ties ``task`` to a worker: no restriction or preference, and no
         input but small barrier results.
 
@@ -506,8 +517,15 @@ class Scheduler:
         workers by their load. Otherwise it would put all tasks reading one barrier on the
         worker holding the barrier's result.
         """
-        return "workers" not in annotations and "resources" not in annotations and all(
-            isinstance(dep, BarrierTask) or not dep.remote for dep in task.dependencies)
+        return "workers" not in annotations and "resources" not in annotations and \
+            cls._reads_only_barriers(task)
+
+    def _next_spread_worker(self, workers: list[WorkerHandle]) -> str:
+        """The next of ``workers`` in a round-robin (a loose preference: if it is gone when
+        dask places the task, the liveness check places the task again)."""
+        ordered = sorted(workers, key=lambda w: w.name)
+        self._spread_turn += 1
+        return ordered[(self._spread_turn - 1) % len(ordered)].address
 
     def _submit(self, wave: list[Task]) -> None:
         layers: dict[tuple, dict[str, tuple]] = defaultdict(dict)
