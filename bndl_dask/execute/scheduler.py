@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import heapq
 import itertools
 import logging
 import queue
@@ -148,11 +149,15 @@ class _LeafFetcher:
         #: leaves being fetched in the background -> the concurrent future of their outcome
         self.pending: dict[_LeafResult, concurrent.futures.Future] = {}
         self.ahead = 0  # leaves fetched in the background and not consumed yet
+        #: finished leaves by rank, the next to fetch ahead first (entries of leaves read or
+        #: pending meanwhile are skipped when they come up)
+        self._by_rank: list[tuple[int, int, _LeafResult]] = []
 
     def finished(self, leaf: _LeafResult) -> None:
         """``leaf``'s task is done: fetch its result in the background if there is room."""
         with self.lock:
             self.unread[leaf] = None
+            heapq.heappush(self._by_rank, (leaf.rank, id(leaf), leaf))
             self._fetch_ahead()
 
     def consumed(self, leaf: _LeafResult) -> None:
@@ -163,15 +168,15 @@ class _LeafFetcher:
             self._fetch_ahead()
 
     def _fetch_ahead(self) -> None:  # under the lock
-        while self.ahead < self.prefetch:
-            waiting = [leaf for leaf in self.unread if leaf not in self.pending]
-            if not waiting:
-                return
-            leaf = min(waiting, key=lambda o: o.rank)
+        while self.ahead < self.prefetch and self._by_rank:
+            leaf = heapq.heappop(self._by_rank)[2]
+            if leaf not in self.unread or leaf in self.pending:
+                continue
             try:
                 self.pending[leaf] = asyncio.run_coroutine_threadsafe(
                     self.client._gather([leaf._dask_future]), self.client.loop.asyncio_loop)
             except Exception:  # the client is closing: the consumer's own fetch will tell
+                heapq.heappush(self._by_rank, (leaf.rank, id(leaf), leaf))
                 return
             leaf.fetched_ahead = True
             self.ahead += 1
