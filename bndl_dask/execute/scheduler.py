@@ -168,10 +168,11 @@ class _LeafFetcher:
             self._fetch_ahead()
 
     def _fetch_ahead(self) -> None:  # under the lock
-        while self.ahead < self.prefetch and self._by_rank:
-            leaf = heapq.heappop(self._by_rank)[2]
-            if leaf not in self.unread or leaf in self.pending:
-                continue
+        while self.ahead < self.prefetch:
+            found = self._next_unread(1)
+            if not found:
+                return
+            leaf = found[0]
             try:
                 self.pending[leaf] = asyncio.run_coroutine_threadsafe(
                     self.client._gather([leaf._dask_future]), self.client.loop.asyncio_loop)
@@ -180,6 +181,16 @@ class _LeafFetcher:
                 return
             leaf.fetched_ahead = True
             self.ahead += 1
+
+    def _next_unread(self, count: int, besides: _LeafResult | None = None) -> list:
+        """Up to ``count`` finished leaves, lowest rank first, neither read nor on their way
+        nor ``besides`` (the one being read now); taken off the heap, under the lock."""
+        found: list[_LeafResult] = []
+        while len(found) < count and self._by_rank:
+            leaf = heapq.heappop(self._by_rank)[2]
+            if leaf is not besides and leaf in self.unread and leaf not in self.pending:
+                found.append(leaf)
+        return found
 
     def fetch(self, leaf: _LeafResult, timeout: float | None) -> None:
         with self.lock:
@@ -199,14 +210,15 @@ class _LeafFetcher:
         with self.lock:
             if leaf._dask_future is None:
                 return
-            others = sorted((o for o in self.unread if o is not leaf and o not in self.pending),
-                            key=lambda o: (o.rank < leaf.rank, o.rank))
             # the others come along ahead of the consumer: they count against ``prefetch``
-            batch = [leaf] + others[:max(self.prefetch - self.ahead, 0)]
+            others = self._next_unread(max(self.prefetch - self.ahead, 0), leaf)
+            batch = [leaf] + others
             try:
                 outcomes = self.client.gather([item._dask_future for item in batch])
             except Exception:
                 batch = [leaf]  # one of the others is in trouble: it raises when it is read
+                for other in others:
+                    heapq.heappush(self._by_rank, (other.rank, id(other), other))
                 outcomes = [leaf._dask_future.result(timeout=timeout)]
             for item, outcome in zip(batch, outcomes):
                 self.unread.pop(item, None)
