@@ -23,17 +23,17 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bndl_dask.util.serialization import dumps, loads
+from bndl_dask.util.serialization import decompress, dumps, loads
 from bndl_dask.worker.exceptions import DependenciesFailed
 from bndl_dask.worker.shuffle import (
     Manifest,
-    decode_block,
-    decode_int64_block,
+    decode_raw,
     encode_block,
     encode_int64_block,
     fetch_from_holders,
     gc_paused,
     int64_array,
+    int64_values,
     local_blocks,
     numpy,
     writer_task_id,
@@ -302,7 +302,7 @@ def fetch_range(shuffle_id: str, limits: tuple, inputs: RangeInputs) -> list[tup
 
 
 def merge_range(blobs: list[tuple], limits: tuple, key: Callable | None, reverse: bool,
-                 serialization: str, compression: str | None) -> list:
+                serialization: str, compression: str | None) -> list:
     """The records of one range, in order: each run's blocks decoded and trimmed to the
     range, then the runs merged (as int64 arrays when every run is one)."""
     has_low, low, has_high, high = limits
@@ -310,16 +310,16 @@ def merge_range(blobs: list[tuple], limits: tuple, key: Callable | None, reverse
     runs: list = []
     with gc_paused():
         for _, run_blobs in itertools.groupby(blobs, key=lambda pair: pair[0][2:4]):
-            run_blobs = [blob for _, blob in run_blobs]
-            values = _int64_run(run_blobs, compression) if exact_ints else None
+            raws = [decompress(blob, compression) for _, blob in run_blobs]
+            values = _int64_run(raws) if exact_ints else None
             if values is not None:
                 start = int(values.searchsorted(low, "right")) if has_low else 0
                 stop = int(values.searchsorted(high, "right")) if has_high else len(values)
                 runs.append(values[start:stop])
                 continue
             run: list = []
-            for blob in run_blobs:
-                run.extend(decode_block(blob, serialization, compression))
+            for raw in raws:
+                run.extend(decode_raw(raw, serialization))
             start = bisect_right(run, low, key=key) if has_low else 0
             stop = bisect_right(run, high, key=key) if has_high else len(run)
             runs.append(run[start:stop] if start or stop < len(run) else run)
@@ -334,14 +334,13 @@ def merge_range(blobs: list[tuple], limits: tuple, key: Callable | None, reverse
     return out
 
 
-def _int64_run(blobs: list[bytes], compression: str | None):
-    """One run's blocks as one int64 array, when they all are int64 blocks; else None."""
+def _int64_run(raws: list[bytes]):
+    """One run's decompressed blocks as one int64 array, when all are int64 blocks; else
+    None."""
     arrays = []
-    for blob in blobs:
-        values = decode_int64_block(blob, compression)
+    for raw in raws:
+        values = int64_values(raw)
         if values is None:
             return None
         arrays.append(values)
-    if len(arrays) == 1:
-        return arrays[0]
-    return numpy.concatenate(arrays)
+    return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)

@@ -132,15 +132,10 @@ def encode_int64_block(values, compression: str | None) -> bytes:
     return compress(b"N" + values.tobytes(), compression)
 
 
-def decode_int64_block(blob: bytes, compression: str | None):
-    """The int64 array of an ``N`` block; None for a block of another kind."""
-    raw = decompress(blob, compression)
+def int64_values(raw: bytes):
+    """The int64 array of a decompressed ``N`` block; None for a block of another kind."""
     if raw[:1] != b"N":
         return None
-    return _int64_view(raw)
-
-
-def _int64_view(raw: bytes):
     if numpy is None:
         raise RuntimeError("a worker with numpy wrote this block of ints: install numpy on "
                            "every worker (or on none)")
@@ -148,10 +143,14 @@ def _int64_view(raw: bytes):
 
 
 def decode_block(blob: bytes, serialization: str, compression: str | None) -> list:
-    raw = decompress(blob, compression)
+    return decode_raw(decompress(blob, compression), serialization)
+
+
+def decode_raw(raw: bytes, serialization: str) -> list:
+    """The records of a decompressed block."""
     tag, body = raw[:1], memoryview(raw)[1:]
     if tag == b"N":
-        return _int64_view(raw).tolist()
+        return int64_values(raw).tolist()
     if tag == b"M":
         return marshal.loads(body)
     if tag == b"P":
