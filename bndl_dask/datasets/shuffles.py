@@ -146,14 +146,8 @@ class _Group:
         self.local = local
 
     def __call__(self, data):
-        groups: dict = {}
         with gc_paused():
-            for k, v in data:
-                group = groups.get(k)
-                if group is None:
-                    groups[k] = [v]
-                else:
-                    group.append(v)
+            groups = _group_pairs(data, {})
         local = self.local
         return [(k, local(iter(vs))) for k, vs in groups.items()]
 
@@ -180,14 +174,20 @@ class _AggregateMerge:
 
 def _group_blocks(blocks) -> dict:
     groups: dict = {}
-    get = groups.get
     for _, records in blocks:
-        for k, v in records:
-            group = get(k)
-            if group is None:
-                groups[k] = [v]
-            else:
-                group.append(v)
+        _group_pairs(records, groups)
+    return groups
+
+
+def _group_pairs(pairs, groups: dict) -> dict:
+    """Append every ``(k, v)`` of ``pairs`` to ``groups[k]`` (the hot loop of grouping)."""
+    get = groups.get
+    for k, v in pairs:
+        group = get(k)
+        if group is None:
+            groups[k] = [v]
+        else:
+            group.append(v)
     return groups
 
 
@@ -201,30 +201,23 @@ class _GroupLocal:
         self.key = key
 
     def __call__(self, data):
-        groups: dict = {}
-        get = groups.get
-        key = self.key
         with gc_paused():
-            return self._group(data, groups, get, key)
+            if self.key is None:
+                return list(_group_pairs(data, {}).items())
+            return list(self._group_by(data, self.key).items())
 
     @staticmethod
-    def _group(data, groups, get, key):
-        if key is None:
-            for k, v in data:
-                group = get(k)
-                if group is None:
-                    groups[k] = [v]
-                else:
-                    group.append(v)
-        else:
-            for e in data:
-                k = key(e)
-                group = get(k)
-                if group is None:
-                    groups[k] = [e]
-                else:
-                    group.append(e)
-        return list(groups.items())
+    def _group_by(data, key) -> dict:
+        groups: dict = {}
+        get = groups.get
+        for e in data:
+            k = key(e)
+            group = get(k)
+            if group is None:
+                groups[k] = [e]
+            else:
+                group.append(e)
+        return groups
 
     def __reduce__(self):
         return (_GroupLocal, (self.key,))
