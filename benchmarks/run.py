@@ -113,9 +113,12 @@ class Runner:
         func = workload.engines[engine.name]
         sizes = workload.sizes(self.args.quick)
         try:
-            began = time.perf_counter()
-            result = func(engine.handle, **sizes)
-            elapsed = time.perf_counter() - began
+            if engine.name == "serial":
+                elapsed, result = engine.timed(func, sizes)
+            else:
+                began = time.perf_counter()
+                result = func(engine.handle, **sizes)
+                elapsed = time.perf_counter() - began
         except Exception as exc:
             cell.error = f"{type(exc).__name__}: {exc}"
             print(f"  {workload.name} on {engine.name}: {cell.error}", file=sys.stderr)
