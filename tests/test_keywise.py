@@ -200,3 +200,27 @@ def test_count_by_value(ctx):
     assert dset.count_by_value() == Counter(dset.collect())
     assert dset.count_by_value(depth=2) == Counter(dset.collect())
     assert ctx.collection("abcabc").count_by_value() == Counter({"a": 2, "b": 2, "c": 2})
+
+
+@pytest.mark.parametrize("serialization", ["pickle", "marshal", "json", "cloudpickle"])
+def test_keywise_over_many_small_blocks(ctx, serialization):
+    """Key-wise shuffles store pairs as columns, a segment per bucket for every few thousand
+    records, several segments to a block: every serialization, many blocks per bucket, and
+    values marshal cannot take (pickled)."""
+    from fractions import Fraction
+
+    # 40 buckets: ~200 pairs (~2 KB) per segment, ~5 segments per 10 KB block, ~10 blocks
+    # per bucket and map partition
+    opts = dict(serialization=serialization, block_size_mb=0.01, pcount=40)
+    n, keys = 100_000, 700
+    pairs = ctx.range(n, pcount=2).map(lambda i: (i % keys, i))
+    grouped = pairs.group_by_key(**opts).map_values(sorted).collect_as_map()
+    assert grouped == {k: list(range(k, n, keys)) for k in range(keys)}
+    sums = pairs.reduce_by_key(operator.add, **opts).collect_as_map()
+    assert sums == {k: sum(range(k, n, keys)) for k in range(keys)}
+    if serialization in ("pickle", "cloudpickle"):
+        thirds = pairs.map_values(lambda v: Fraction(v, 3))
+        assert thirds.group_by_key(**opts).map_values(sum).collect_as_map() == {
+            k: Fraction(sum(range(k, n, keys)), 3) for k in range(keys)}
+    joined = pairs.join(ctx.range(keys).map(lambda k: (k, str(k))), **opts)
+    assert joined.map(lambda kv: len(kv[1])).sum() == n

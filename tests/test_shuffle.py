@@ -190,3 +190,38 @@ def test_partly_cached_shuffle(ctx):
         assert dset.map(lambda x: -x).shuffle(pcount=2).count() == 20
     finally:
         dset.uncache()
+
+
+@pytest.mark.parametrize("serialization", ["pickle", "marshal", "json"])
+def test_block_formats_round_trip(serialization):
+    """Blocks of records, of pairs as columns (marshalled, or pickled when marshal cannot take
+    the values) and of several segments decode to the records that went in."""
+    from fractions import Fraction
+
+    from bndl_dask.worker.shuffle import (
+        decode_raw,
+        decode_records,
+        encode_pairs,
+        encode_raw,
+        join_segments,
+    )
+
+    records = [(i, str(i)) for i in range(50)]
+    odd = [(i, Fraction(i, 3)) for i in range(5)] if serialization == "pickle" else records[:5]
+    segments = [encode_raw(records, serialization),
+                encode_pairs([k for k, _ in records], [v for _, v in records], serialization),
+                encode_pairs([k for k, _ in odd], [v for _, v in odd], serialization)]
+    if serialization == "pickle":
+        assert [s[:1] for s in segments] == [b"M", b"K", b"Q"]
+
+    def as_tuples(decoded):
+        return [tuple(r) for r in decoded]  # json gives lists back
+
+    for segment, expected in zip(segments, (records, records, odd)):
+        assert as_tuples(decode_records(segment, serialization)) == expected
+        assert as_tuples(decode_raw(segment, serialization)) == expected
+    assert join_segments(segments[:1]) == segments[0]
+    joined = join_segments(segments)
+    assert joined[:1] == b"C"
+    assert as_tuples(decode_records(joined, serialization)) == records + records + odd
+    assert as_tuples(decode_raw(memoryview(joined), serialization)) == records + records + odd

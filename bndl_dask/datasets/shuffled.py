@@ -85,7 +85,7 @@ class ShuffleDataset(Dataset):
         # side sorts anyway, and timsort merges already sorted runs cheaply
         writer = ShuffleWriter(self.id, self._pcount, self.placement, self.key, self.kind,
                                self.comb, self.sorts, self.block_size, self.serialization,
-                               self.compression)
+                               self.compression, pairs=self.element_shape == "pairs")
         if self.element_shape is None:
             return writer
         return ExplainingWriter(writer, self.element_shape, f"{self!r} ({self.callsite})")
@@ -227,6 +227,7 @@ class Merge:
             key = self.key
             by_key: dict = {}
             for _, records in blocks:
+                records = records if isinstance(records, list) else list(records)
                 if key is None:
                     by_key.update(zip(records, records))
                 else:

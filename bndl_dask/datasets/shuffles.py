@@ -191,53 +191,14 @@ def _group_pairs(pairs, groups: dict) -> dict:
     return groups
 
 
-class _GroupLocal:
-    """Map side of group_by / group_by_key: ``(k, [values])`` per key of the partition, so
-    the read side extends lists per key instead of handling every record."""
+def _group_read(blocks):
+    """Read side of group_by_key: the values grouped per key, ordered by key.
 
-    __slots__ = ("key",)
-
-    def __init__(self, key=None):
-        self.key = key
-
-    def __call__(self, data):
-        with gc_paused():
-            if self.key is None:
-                return list(_group_pairs(data, {}).items())
-            return list(self._group_by(data, self.key).items())
-
-    @staticmethod
-    def _group_by(data, key) -> dict:
-        groups: dict = {}
-        get = groups.get
-        for e in data:
-            k = key(e)
-            group = get(k)
-            if group is None:
-                groups[k] = [e]
-            else:
-                group.append(e)
-        return groups
-
-    def __reduce__(self):
-        return (_GroupLocal, (self.key,))
-
-
-def _group_merge(blocks):
-    """Read side of group_by_key: the map-side groups extended per key, ordered by key."""
-    groups: dict = {}
-    get = groups.get
-    for _, records in blocks:
-        if not groups:
-            groups.update(records)
-            continue
-        for k, vs in records:
-            group = get(k)
-            if group is None:
-                groups[k] = vs
-            else:
-                group.extend(vs)
-    return _sorted_items(groups)
+    Nothing is grouped on the map side (as in Spark's groupByKey): grouping there saves no
+    data unless keys repeat a lot within a partition, and it costs a pass over the records
+    plus serializing a list per key.
+    """
+    return _sorted_items(_group_blocks(blocks))
 
 
 class _Cogroup:
@@ -547,8 +508,8 @@ class ShuffleMixin:
         >>> ctx.range(10).group_by(lambda i: i % 2).collect()   # doctest: +SKIP
         [(0, [0, 2, 4, 6, 8]), (1, [1, 3, 5, 7, 9])]
         """
-        return self._keywise(_GroupLocal(getter(key)), _group_merge, partitioner, pcount,
-                             **shuffle_opts)
+        return self.map_partitions(_KeyWith(getter(key)))._keywise(
+            None, _group_read, partitioner, pcount, **shuffle_opts)
 
     def group_by_key(self, partitioner: Callable | None = None, pcount: int | None = None,
                      **shuffle_opts: Any):
@@ -557,7 +518,7 @@ class ShuffleMixin:
         >>> ctx.range(6).map(lambda i: (i // 3, i)).group_by_key().collect()  # doctest: +SKIP
         [(0, [0, 1, 2]), (1, [3, 4, 5])]
         """
-        return self._keywise(_GroupLocal(), _group_merge, partitioner, pcount, **shuffle_opts)
+        return self._keywise(None, _group_read, partitioner, pcount, **shuffle_opts)
 
     def aggregate_by_key(self, local: Callable, comb: Callable | None = None,
                          partitioner: Callable | None = None, pcount: int | None = None,

@@ -16,9 +16,10 @@ import gc
 import itertools
 import marshal
 import pickle
+import sys
 import threading
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,8 +36,10 @@ from bndl_dask.worker.exceptions import DependenciesFailed
 _INT64 = "<i8"
 #: bucket kinds: what a bucket is while it fills on the map side
 KINDS = ("list", "sorted", "set", "dict")
-#: records bucketed between checks of the buckets' sizes
+#: records bucketed between checks of the buckets' sizes (sets, dicts and combined buckets)
 _CHUNK = 65536
+#: records bucketed at a time before each bucket's share is encoded (plain buckets)
+_SEGMENT = 8192
 #: records a map task holds before it writes all its buckets out (well compressible records
 #: would otherwise make "a few blocks' worth" very many records)
 _MAX_BUFFERED = 1_000_000
@@ -94,23 +97,62 @@ def gc_paused():
                 gc.enable()
 
 
-def encode_block(records: list, serialization: str, compression: str | None) -> bytes:
-    """One block's bytes. With 'pickle', records made only of exact builtin types (ints,
-    floats, strs, bytes, tuples, lists, dicts, sets, None, bools) are marshalled: several times
-    faster than pickle for tuples, and exact for those types; anything else is pickled. The
-    first byte says which.
+def encode_raw(records: list, serialization: str) -> bytes:
+    """The uncompressed bytes of ``records``: a tag byte, then the body. With 'pickle',
+    records made only of exact builtin types (ints, floats, strs, bytes, tuples, lists, dicts,
+    sets, None, bools) are marshalled (tag ``M``): several times faster than pickle for
+    tuples, and exact for those types; anything else is pickled (``P``).
 
     (Packing ints into an ``array`` is no faster: it needs a second pass to check the types,
     and a pass over boxed ints in sorted order costs mostly cache misses.)
     """
     if serialization == "pickle":
         try:
-            raw = b"M" + marshal.dumps(records, 2)  # version 2: no back-references, faster
+            return b"M" + marshal.dumps(records, 2)  # version 2: no back-references, faster
         except ValueError:
-            raw = b"P" + pickle.dumps(records, protocol=5)
-    else:
-        raw = b"S" + dumps(records, serialization)
-    return compress(raw, compression)
+            return b"P" + pickle.dumps(records, protocol=5)
+    return b"S" + dumps(records, serialization)
+
+
+def encode_pairs(keys: list, values: list, serialization: str) -> bytes:
+    """The uncompressed bytes of the pairs ``zip(keys, values)``, as two columns where the
+    serialization allows (tag ``K``: marshalled, ``Q``: pickled). Columns of keys and values
+    cost a third less to encode and to decode than a list of pairs, and take less room."""
+    if serialization == "pickle":
+        try:
+            return b"K" + marshal.dumps((keys, values), 2)
+        except ValueError:
+            return b"Q" + pickle.dumps((keys, values), protocol=5)
+    return encode_raw(list(zip(keys, values)), serialization)
+
+
+def encode_block(records: list, serialization: str, compression: str | None) -> bytes:
+    """One block's bytes: ``records`` encoded (``encode_raw``), then compressed."""
+    return compress(encode_raw(records, serialization), compression)
+
+
+def join_segments(segments: list[bytes]) -> bytes:
+    """One raw block made of several ``encode_raw`` segments (tag ``C``): their count and
+    lengths (little-endian uint32), then the segments."""
+    if len(segments) == 1:
+        return segments[0]
+    lengths = array("I", map(len, segments))
+    if sys.byteorder != "little":  # pragma: no cover - blocks move between machines
+        lengths.byteswap()
+    return b"".join((b"C", len(segments).to_bytes(4, "little"), lengths.tobytes(), *segments))
+
+
+def _split_segments(raw) -> Iterator[memoryview]:
+    view = memoryview(raw)
+    count = int.from_bytes(view[1:5], "little")
+    lengths = array("I")
+    lengths.frombytes(view[5:5 + 4 * count])
+    if sys.byteorder != "little":  # pragma: no cover
+        lengths.byteswap()
+    pos = 5 + 4 * count
+    for length in lengths:
+        yield view[pos:pos + length]
+        pos += length
 
 
 def int64_array(records: list):
@@ -134,7 +176,7 @@ def encode_int64_block(values, compression: str | None) -> bytes:
 
 def int64_values(raw: bytes):
     """The int64 array of a decompressed ``N`` block; None for a block of another kind."""
-    if raw[:1] != b"N":
+    if bytes(raw[:1]) != b"N":
         return None
     if numpy is None:
         raise RuntimeError("a worker with numpy wrote this block of ints: install numpy on "
@@ -142,15 +184,35 @@ def int64_values(raw: bytes):
     return numpy.frombuffer(raw, dtype=_INT64, offset=1)
 
 
-def decode_block(blob: bytes, serialization: str, compression: str | None) -> list:
-    return decode_raw(decompress(blob, compression), serialization)
+def decode_block(blob: bytes, serialization: str, compression: str | None) -> Iterable:
+    """The records of a block: a list, or an iterable of pairs for a block of pairs."""
+    return decode_records(decompress(blob, compression), serialization)
 
 
-def decode_raw(raw: bytes, serialization: str) -> list:
-    """The records of a decompressed block."""
-    tag, body = raw[:1], memoryview(raw)[1:]
+def decode_records(raw, serialization: str) -> Iterable:
+    """The records of a decompressed block; pairs stored as columns come as a lazy ``zip``
+    (no tuple is made for a pair that is unpacked at once), a block of segments as a chain
+    that decodes one segment at a time."""
+    tag = bytes(raw[:1])
+    if tag == b"C":
+        segments = _split_segments(raw)
+        return itertools.chain.from_iterable(
+            decode_records(segment, serialization) for segment in segments)
+    if tag == b"K":
+        return zip(*marshal.loads(memoryview(raw)[1:]))
+    if tag == b"Q":
+        return zip(*pickle.loads(memoryview(raw)[1:]))
+    return decode_raw(raw, serialization)
+
+
+def decode_raw(raw, serialization: str) -> list:
+    """The records of a decompressed block (bytes or a memoryview of them), as a list."""
+    tag = bytes(raw[:1])
+    if tag in (b"C", b"K", b"Q"):
+        return list(decode_records(raw, serialization))
     if tag == b"N":
         return int64_values(raw).tolist()
+    body = memoryview(raw)[1:]
     if tag == b"M":
         return marshal.loads(body)
     if tag == b"P":
@@ -177,13 +239,14 @@ class ShuffleWriter:
 
     ``placement`` is ``("hash",)`` (portable hash of the key) or ``("func", partitioner)``
     (sorts have their own writer: ``range_shuffle.SortedRunWriter``). ``key`` is a callable or
-    None (the element).
+    None (the element). With ``pairs``, records are ``(key, value)`` pairs (``key`` is then
+    not called) and plain buckets are stored as a column of keys and one of values.
     """
 
     def __init__(self, shuffle_id: str, pcount: int, placement: tuple, key: Callable | None,
                  kind: str = "list", comb: Callable | None = None, sort: bool = False,
                  block_size: int = 8 * 2**20, serialization: str = "pickle",
-                 compression: str | None = "lz4"):
+                 compression: str | None = "lz4", pairs: bool = False):
         self.shuffle_id = shuffle_id
         self.pcount = pcount
         self.placement = placement
@@ -194,6 +257,7 @@ class ShuffleWriter:
         self.block_size = block_size
         self.serialization = serialization
         self.compression = compression
+        self.pairs = pairs  # records are (key, value) pairs, placed by their key
 
     def __call__(self, map_idx: int, data: Any) -> Manifest:
         from bndl_dask.worker.runtime import current_worker
@@ -201,7 +265,6 @@ class ShuffleWriter:
         worker = current_worker()
         store = local_blocks()
         counts = array("I", bytes(4 * self.pcount))
-        state = _WriteState(self, store, map_idx, counts)
         data = () if data is None else data
         n = self.pcount
         if self.kind == "set":
@@ -215,15 +278,54 @@ class ShuffleWriter:
             adders = [b.append for b in buckets]
         iterator = iter(data)
         with gc_paused():
-            while True:
-                chunk = list(itertools.islice(iterator, _CHUNK))
-                if not chunk:
-                    break
-                self._place(chunk, adders)
-                state.buffered += len(chunk)
-                state.check(buckets)
-            state.flush_all(buckets)
+            if self.kind in ("set", "dict") or self.comb is not None:
+                # buckets that de-duplicate or combine work best filled as far as they go
+                state = _WriteState(self, store, map_idx, counts)
+                while True:
+                    chunk = list(itertools.islice(iterator, _CHUNK))
+                    if not chunk:
+                        break
+                    self._place(chunk, adders)
+                    state.buffered += len(chunk)
+                    state.check(buckets)
+                state.flush_all(buckets)
+            else:
+                out = _SegmentedOutput(self, store, map_idx, counts)
+                segment = max(_SEGMENT, 4 * n)
+                if self.pairs:
+                    values: list = [[] for _ in range(n)]
+                    value_adders = [b.append for b in values]
+                while True:
+                    chunk = list(itertools.islice(iterator, segment))
+                    if not chunk:
+                        break
+                    if self.pairs:
+                        self._place_pairs(chunk, adders, value_adders)
+                        out.add_pairs(buckets, values)
+                    else:
+                        self._place(chunk, adders)
+                        out.add(buckets)
+                out.close()
         return Manifest(worker.name, worker.address, map_idx, counts)
+
+    def _place_pairs(self, chunk: list, key_adders: list, value_adders: list) -> None:
+        """Add the key and the value of every pair of ``chunk`` to its bucket's columns."""
+        n = self.pcount
+        how = self.placement[0]
+        if how == "hash":
+            ph = portable_hash
+            for k, v in chunk:
+                idx = (hash(k) if type(k) is int else ph(k)) % n
+                key_adders[idx](k)
+                value_adders[idx](v)
+        elif how == "func":
+            partitioner = self.placement[1]
+            for k, v in chunk:
+                idx = partitioner(k) % n
+                key_adders[idx](k)
+                value_adders[idx](v)
+        else:
+            raise ValueError(f"unknown placement {how!r}")
 
     def _place(self, chunk: list, adders: list) -> None:
         """Add every element of ``chunk`` to its bucket (the hot loop: kept flat)."""
@@ -323,6 +425,68 @@ class _WriteState:
             self.counts[idx] = seq + 1
         self.buffered -= len(bucket)
         bucket.clear()  # in place: the adders stay bound to it
+
+
+class _SegmentedOutput:
+    """Plain buckets written a segment at a time: after every ``_SEGMENT`` records, each
+    bucket's share is encoded at once and kept as a segment; a bucket's segments become a block
+    once they reach the block size. Buckets hold every n-th record of the chunk; encoding them
+    while the chunk is still in the CPU's cache is 3-5x faster than walking a bucket of
+    records strewn over a large heap later."""
+
+    def __init__(self, writer: ShuffleWriter, store, map_idx: int, counts: array):
+        self.writer = writer
+        self.store = store
+        self.map_idx = map_idx
+        self.counts = counts
+        self.segments: list[list[bytes]] = [[] for _ in range(writer.pcount)]
+        self.sizes = [0] * writer.pcount
+        self.pending = 0
+
+    def add(self, buckets: list) -> None:
+        serialization = self.writer.serialization
+        for idx, bucket in enumerate(buckets):
+            if bucket:
+                self._keep(idx, encode_raw(bucket, serialization))
+                bucket.clear()
+        self._bound()
+
+    def add_pairs(self, keys: list, values: list) -> None:
+        serialization = self.writer.serialization
+        for idx, bucket in enumerate(keys):
+            if bucket:
+                self._keep(idx, encode_pairs(bucket, values[idx], serialization))
+                bucket.clear()
+                values[idx].clear()
+        self._bound()
+
+    def _keep(self, idx: int, segment: bytes) -> None:
+        self.segments[idx].append(segment)
+        self.sizes[idx] += len(segment)
+        self.pending += len(segment)
+        if self.sizes[idx] >= self.writer.block_size:
+            self.emit(idx)
+
+    def _bound(self) -> None:
+        # bound the memory the segments take: a few blocks' worth in all buckets
+        if self.pending >= 4 * self.writer.block_size:
+            self.close()
+
+    def emit(self, idx: int) -> None:
+        writer = self.writer
+        raw = join_segments(self.segments[idx])
+        seq = self.counts[idx]
+        self.store.put(("shuffle", writer.shuffle_id, self.map_idx, idx, seq),
+                       compress(raw, writer.compression))
+        self.counts[idx] = seq + 1
+        self.pending -= self.sizes[idx]
+        self.segments[idx] = []
+        self.sizes[idx] = 0
+
+    def close(self) -> None:
+        for idx, segments in enumerate(self.segments):
+            if segments:
+                self.emit(idx)
 
 
 def _sort_records(records: list, key: Callable | None, reverse: bool = False) -> None:
@@ -462,7 +626,8 @@ async def _ask_holders(dask_worker, requests: dict[str, dict]) -> dict[str, tupl
 
 
 def decode_blocks(blobs: Sequence[tuple[int, bytes]], serialization: str,
-                  compression: str | None) -> Iterator[tuple[int, list]]:
-    """``(map_idx, records)`` per block, decoded lazily (one block in memory at a time)."""
+                  compression: str | None) -> Iterator[tuple[int, Iterable]]:
+    """``(map_idx, records)`` per block, decoded lazily (one block in memory at a time);
+    ``records`` is a list, or an iterable of pairs for the blocks of a key-wise shuffle."""
     for map_idx, blob in blobs:
         yield map_idx, decode_block(blob, serialization, compression)
