@@ -209,9 +209,9 @@ def test_keywise_over_many_small_blocks(ctx, serialization):
     values marshal cannot take (pickled)."""
     from fractions import Fraction
 
-    # 40 buckets: ~200 pairs (~2 KB) per segment, ~5 segments per 10 KB block, ~10 blocks
-    # per bucket and map partition
-    opts = dict(serialization=serialization, block_size_mb=0.01, pcount=40)
+    # 8 buckets: ~1,000 pairs (~10 KB marshalled) per segment, 2-3 segments per block, 2-3
+    # blocks per bucket and map partition
+    opts = dict(serialization=serialization, block_size_mb=0.05, pcount=8)
     n, keys = 100_000, 700
     pairs = ctx.range(n, pcount=2).map(lambda i: (i % keys, i))
     grouped = pairs.group_by_key(**opts).map_values(sorted).collect_as_map()
