@@ -8,6 +8,7 @@ stay on their workers; output partition ``i`` pulls bucket ``i`` from every hold
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
 
 from bndl_dask.datasets.core import Partition
 from bndl_dask.datasets.dataset import Dataset
@@ -209,6 +210,9 @@ class ExplainingWriter:
         return (ExplainingWriter, (self.writer, self.shape, self.what))
 
 
+_first = itemgetter(0)
+
+
 class Merge:
     """The read side of a plain shuffle: concatenate, sort or de-duplicate the blocks."""
 
@@ -234,8 +238,12 @@ class Merge:
                     by_key.update(zip(map(key, records), records))
             return list(by_key.values())
         out: list = []
-        for _, records in blocks:
-            out.extend(records)
+        if self.sort:
+            for _, records in blocks:
+                out.extend(records)
+        else:  # in map order, whichever holder answered first
+            for _, records in sorted(blocks, key=_first):
+                out.extend(records)
         if self.sort:
             sort_records(out, self.key, self.reverse)
         return out

@@ -516,12 +516,14 @@ sort_records = _sort_records
 
 
 def fetch_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any],
-                 ) -> list[tuple[int, bytes]]:
-    """``(map_idx, blob)`` for every block of bucket ``bucket_idx``, in map order.
+                 ) -> Iterator[tuple[int, bytes]]:
+    """``(map_idx, blob)`` for every block of bucket ``bucket_idx``: this worker's own blocks
+    first, read while the other holders' blocks are on their way (one request per holder, all
+    sent at once), then those. Blocks of one map task come in order.
 
     ``manifests`` are the barrier's results (``Computed`` objects whose ``value`` is a
     ``Manifest``, or Manifests). Raises ``DependenciesFailed`` naming the writers whose blocks
-    could not be had.
+    could not be had, once every block that could be had was yielded.
     """
     from distributed import get_worker
 
@@ -541,36 +543,45 @@ def fetch_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any],
         keys = by_holder.setdefault(manifest.address, [])
         for seq in range(count):
             keys.append(("shuffle", shuffle_id, manifest.map_idx, bucket_idx, seq))
-    blobs: dict[tuple, bytes] = {}
     lost: dict[str, set[int]] = {}
     local_keys = by_holder.pop(local_address, None)
-    if local_keys:
-        for key in local_keys:
+    remote = start_fetch(dask_worker, {
+        address: {"op": "bndl_get_blocks", "keys": keys}
+        for address, keys in by_holder.items()}) if by_holder else None
+    try:
+        for key in local_keys or ():
             try:
-                blobs[key] = services.blocks.get(key)
+                blob = services.blocks.get(key)
             except (KeyError, FileNotFoundError):
                 lost.setdefault(names[local_address], set()).add(key[2])
-    if by_holder:
-        answers = fetch_from_holders(dask_worker, {
-            address: {"op": "bndl_get_blocks", "keys": keys}
-            for address, keys in by_holder.items()})
-        for address, (found, error) in answers.items():
-            keys = by_holder[address]
-            if error is not None:
-                lost.setdefault(names[address], set()).update(key[2] for key in keys)
-                continue
-            missing = {tuple(key) for key in found["missing"]}
-            blocks = iter(found["blocks"])
-            for key in keys:
-                if key in missing:
-                    lost.setdefault(names[address], set()).add(key[2])
-                else:
-                    blobs[key] = next(blocks)
+            else:
+                yield key[2], blob
+        answers = remote.result() if remote is not None else {}
+    finally:
+        if remote is not None and not remote.done():
+            remote.cancel()  # the reader gave up (an error, or the task was cancelled)
+    for address, (found, error) in answers.items():
+        keys = by_holder[address]
+        if error is not None:
+            lost.setdefault(names[address], set()).update(key[2] for key in keys)
+            continue
+        missing = {tuple(key) for key in found["missing"]}
+        blocks = iter(found["blocks"])
+        for key in keys:
+            if key in missing:
+                lost.setdefault(names[address], set()).add(key[2])
+            else:
+                yield key[2], next(blocks)
     if lost:
         raise DependenciesFailed({
             name: [writer_task_id(shuffle_id, idx) for idx in sorted(indices)]
             for name, indices in lost.items()})
-    return [(key[2], blobs[key]) for key in sorted(blobs, key=lambda k: (k[2], k[4]))]
+
+
+def start_fetch(dask_worker, requests: dict[str, dict]):
+    """``fetch_from_holders`` in the background: a ``concurrent.futures.Future``."""
+    return asyncio.run_coroutine_threadsafe(_ask_holders(dask_worker, requests),
+                                            dask_worker.loop.asyncio_loop)
 
 
 def fetch_from_holders(dask_worker, requests: dict[str, dict]) -> dict[str, tuple]:
