@@ -15,7 +15,6 @@ import time
 import weakref
 from typing import Any
 
-import dask.config
 from distributed import LocalCluster
 
 from bndl_dask.util import config
@@ -152,13 +151,13 @@ def start_local_cluster(worker_count: int | None = None, threads_per_worker: int
         options["protocol"] = "tls://"
     use_dworker = security is None and not kwargs
     options.update(kwargs)
-    # Sending every ready task to the workers at once (instead of queueing on the scheduler)
-    # saves a scheduler round trip per task; bndl jobs bound their own fan-out by partitions.
-    with dask.config.set({"distributed.scheduler.worker-saturation": float("inf")}):
-        if not use_dworker:
-            return LocalCluster(**options)
-        options["n_workers"] = 0
-        scheduler = LocalCluster(**options)
+    # dask's root-task queueing stays on (distributed.scheduler.worker-saturation): with it off,
+    # dask hands each worker a contiguous run of a stage's tasks up front, and a stage whose
+    # partitions differ in size (a join's two sides) leaves one worker idle
+    if not use_dworker:
+        return LocalCluster(**options)
+    options["n_workers"] = 0
+    scheduler = LocalCluster(**options)
     try:
         return EmbeddedCluster(scheduler, worker_count, threads_per_worker, memory_limit, host)
     except BaseException:
