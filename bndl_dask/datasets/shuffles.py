@@ -247,9 +247,12 @@ class _Cogroup:
 
 
 def _join_pairs(keys, left, right):
+    # the pairs are made as the task consumes them, after the merge's own pause: a collector
+    # running meanwhile would walk both sides' groups again and again
     product = itertools.product
-    for k in keys:
-        yield (k, list(product(left[k], right[k])))
+    with gc_paused():
+        for k in keys:
+            yield (k, list(product(left[k], right[k])))
 
 
 class _DistinctLocal:
