@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 from bisect import bisect_right
 from collections.abc import Callable
 from operator import itemgetter
@@ -65,6 +66,22 @@ def _sorted_items(groups: dict) -> list:
     return items
 
 
+def _reduce_pairs(pairs, func, acc: dict) -> dict:
+    """Fold every ``(k, v)`` of ``pairs`` into ``acc[k]`` with ``func`` (the hot loop of
+    reduce_by_key and combine_by_key's read side)."""
+    get = acc.get
+    missing = _MISSING
+    if func is operator.add:  # the common case: the loop is ~10% cheaper without the call
+        for k, v in pairs:
+            old = get(k, missing)
+            acc[k] = v if old is missing else old + v
+    else:
+        for k, v in pairs:
+            old = get(k, missing)
+            acc[k] = v if old is missing else func(old, v)
+    return acc
+
+
 class _ReduceLocal:
     """Map side of reduce_by_key: one ``(k, v)`` per key of the partition."""
 
@@ -74,15 +91,8 @@ class _ReduceLocal:
         self.func = func
 
     def __call__(self, data):
-        func = self.func
-        acc: dict = {}
-        get = acc.get
-        missing = _MISSING
         with gc_paused():  # map-side steps run before the writer (which pauses it too)
-            for k, v in data:
-                old = get(k, missing)
-                acc[k] = v if old is missing else func(old, v)
-            return list(acc.items())
+            return list(_reduce_pairs(data, self.func, {}).items())
 
     def __reduce__(self):
         return (_ReduceLocal, (self.func,))
@@ -97,17 +107,12 @@ class _ReduceMerge:
         self.func = func
 
     def __call__(self, blocks):
-        func = self.func
         acc: dict = {}
-        get = acc.get
-        missing = _MISSING
         for _, records in blocks:
             if not acc:
                 acc.update(records)
-                continue
-            for k, v in records:
-                old = get(k, missing)
-                acc[k] = v if old is missing else func(old, v)
+            else:
+                _reduce_pairs(records, self.func, acc)
         return _sorted_items(acc)
 
     def __reduce__(self):
