@@ -87,3 +87,18 @@ def test_environment_variables():
 def test_context_conf(ctx):
     assert ctx.conf["bndl.compute.attempts"] == ctx.conf["bndl.execute.attempts"]
     assert isinstance(ctx.conf, Conf)
+
+
+def test_workers_switch_the_gil_often(ctx):
+    # a task holding the GIL must not keep a worker from answering shuffle fetches for long
+    expected = config.get("bndl.execute.switch_interval")
+    assert expected < 0.005  # shorter than Python's default
+    assert set(ctx.client.run(sys.getswitchinterval).values()) == {expected}
+
+
+@pytest.mark.parametrize("value", ["fast", 0, 2])
+def test_bad_switch_interval_fails_before_a_cluster_starts(value):
+    from bndl_dask import ComputeContext
+
+    with pytest.raises(ValueError, match="bndl.execute.switch_interval"):
+        ComputeContext(conf={"bndl.execute.switch_interval": value})

@@ -58,6 +58,20 @@ class RecentJobs(list):
             del self[:len(self) - JOBS_KEPT]
 
 
+def _switch_interval(conf: Conf) -> float | None:
+    value = conf.get("bndl.execute.switch_interval")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 < seconds <= 1:
+        raise ValueError(f"setting 'bndl.execute.switch_interval' must be a number of seconds "
+                         f"in (0, 1] or null, got {value!r}")
+    return seconds
+
+
 def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
@@ -84,6 +98,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         if in_task():
             raise RuntimeError("A ComputeContext cannot be created inside a task")
         self.conf = Conf(conf)
+        switch_interval = _switch_interval(self.conf)  # checked before a cluster starts
         self.jobs: list[Job] = RecentJobs()  # the last JOBS_KEPT jobs
         self._stopped = False
         self._owns_client = True
@@ -118,7 +133,8 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                 "ComputeContext takes a scheduler address ('host:8786'), a dask Cluster or a "
                 f"dask Client, not {type(address).__name__}")
         try:
-            self.client.register_plugin(BndlWorkerPlugin(), name=PLUGIN_NAME)
+            self.client.register_plugin(
+                BndlWorkerPlugin(switch_interval=switch_interval), name=PLUGIN_NAME)
         except BaseException:
             self.stop()
             raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from bndl_dask.worker.services import services_for
@@ -16,7 +18,15 @@ class BndlWorkerPlugin(WorkerPlugin):
 
     name = PLUGIN_NAME
 
+    def __init__(self, switch_interval: float | None = None):
+        self.switch_interval = switch_interval
+
     async def setup(self, worker) -> None:
+        # A task holds the GIL while it computes; the worker's event loop (answering other
+        # workers' shuffle fetches, reporting results) waits up to a switch interval for it on
+        # every turn, and a fetch takes several turns
+        if self.switch_interval:
+            sys.setswitchinterval(self.switch_interval)
         services_for(worker)
         if SLOT_RESOURCE not in worker.state.total_resources:
             await worker.set_resources(**{SLOT_RESOURCE: SLOTS})
