@@ -74,6 +74,25 @@ def test_tasks_without_locality_use_every_worker(ctx):
         assert len(used) == 2 and all(len(names) == 2 for names in used.values()), used
 
 
+def test_a_stage_of_uneven_partitions_is_shared_out(ctx):
+    # a union of four big partitions and four small ones: with dask's root-task queueing off,
+    # one worker would get the four big ones (a contiguous run of the stage) and sit idle after
+    # the small ones
+    import operator
+
+    from bndl_dask.execute.job import BarrierTask
+
+    big = ctx.range(4000, pcount=4).map(lambda i: (i % 10, 1))
+    small = ctx.range(40, pcount=4).map(lambda i: (i % 10, 1))
+    assert sorted(big.union(small).reduce_by_key(operator.add).collect()) == \
+        [(k, 404) for k in range(10)]
+    tasks = [task for task in ctx.jobs[-1].tasks if not isinstance(task, BarrierTask)]
+    writers = [task for task in tasks if task.group == min(t.group for t in tasks)]
+    assert len(writers) == 8
+    big_on = [name for task in writers[:4] for name in task.executed_on]
+    assert len(set(big_on)) == 2, big_on
+
+
 def test_readers_spread_when_concurrency_is_capped(make_ctx):
     # with more threads than bndl.execute.concurrency, tasks carry a dask resource and dask no
     # longer treats them as root tasks: readers of a barrier still use every worker

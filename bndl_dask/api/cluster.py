@@ -15,9 +15,13 @@ import time
 import weakref
 from typing import Any
 
+import dask.config
 from distributed import LocalCluster
 
 from bndl_dask.util import config
+
+#: tasks a worker thread holds (running and waiting) under dask's root-task queueing
+WORKER_SATURATION = 4.0
 
 _NOISY_LOGGERS = (
     "distributed",
@@ -151,13 +155,16 @@ def start_local_cluster(worker_count: int | None = None, threads_per_worker: int
         options["protocol"] = "tls://"
     use_dworker = security is None and not kwargs
     options.update(kwargs)
-    # dask's root-task queueing stays on (distributed.scheduler.worker-saturation): with it off,
-    # dask hands each worker a contiguous run of a stage's tasks up front, and a stage whose
-    # partitions differ in size (a join's two sides) leaves one worker idle
-    if not use_dworker:
-        return LocalCluster(**options)
-    options["n_workers"] = 0
-    scheduler = LocalCluster(**options)
+    # Root-task queueing on (distributed.scheduler.worker-saturation finite), but deep: with it
+    # off, dask hands each worker a contiguous run of a stage's tasks up front, and a stage whose
+    # partitions differ in size (a join's two sides) leaves one worker idle; at dask's default
+    # (1.1) a single-thread worker holds only two tasks, and tiny futures wait a scheduler round
+    # trip each (5,000 took twice as long)
+    with dask.config.set({"distributed.scheduler.worker-saturation": WORKER_SATURATION}):
+        if not use_dworker:
+            return LocalCluster(**options)
+        options["n_workers"] = 0
+        scheduler = LocalCluster(**options)
     try:
         return EmbeddedCluster(scheduler, worker_count, threads_per_worker, memory_limit, host)
     except BaseException:
