@@ -116,8 +116,8 @@ def encode_raw(records: list, serialization: str) -> bytes:
 
 def encode_pairs(keys: list, values: list, serialization: str) -> bytes:
     """The uncompressed bytes of the pairs ``zip(keys, values)``, as two columns where the
-    serialization allows (tag ``K``: marshalled, ``Q``: pickled). Columns of keys and values
-    cost a third less to encode and to decode than a list of pairs, and take less room."""
+    serialization allows (tag ``K``: marshalled, ``Q``: pickled). Columns of ints decode in
+    about half the time of a list of pairs (no tuple per pair) and take a third less room."""
     if serialization == "pickle":
         try:
             return b"K" + marshal.dumps((keys, values), 2)
@@ -132,8 +132,8 @@ def encode_block(records: list, serialization: str, compression: str | None) -> 
 
 
 def join_segments(segments: list[bytes]) -> bytes:
-    """One raw block made of several ``encode_raw`` segments (tag ``C``): their count and
-    lengths (little-endian uint32), then the segments."""
+    """One raw block made of several encoded segments (``encode_raw``, ``encode_pairs``; tag
+    ``C``): their count and lengths (little-endian uint32), then the segments."""
     if len(segments) == 1:
         return segments[0]
     lengths = array("I", map(len, segments))
