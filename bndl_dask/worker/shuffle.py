@@ -296,19 +296,24 @@ class ShuffleWriter:
                     values: list = [[] for _ in range(n)]
                     value_adders = [b.append for b in values]
                 while True:
-                    chunk = list(itertools.islice(iterator, segment))
-                    if not chunk:
-                        break
+                    # placed straight from the iterator: a list of the chunk first costs more
+                    # than the placing loop saves
+                    chunk = itertools.islice(iterator, segment)
                     if self.pairs:
                         self._place_pairs(chunk, adders, value_adders)
-                        out.add_pairs(buckets, values)
                     else:
                         self._place(chunk, adders)
+                    placed = sum(map(len, buckets))
+                    if self.pairs:
+                        out.add_pairs(buckets, values)
+                    else:
                         out.add(buckets)
+                    if placed < segment:
+                        break
                 out.close()
         return Manifest(worker.name, worker.address, map_idx, counts)
 
-    def _place_pairs(self, chunk: list, key_adders: list, value_adders: list) -> None:
+    def _place_pairs(self, chunk: Iterable, key_adders: list, value_adders: list) -> None:
         """Add the key and the value of every pair of ``chunk`` to its bucket's columns."""
         n = self.pcount
         how = self.placement[0]
@@ -327,7 +332,7 @@ class ShuffleWriter:
         else:
             raise ValueError(f"unknown placement {how!r}")
 
-    def _place(self, chunk: list, adders: list) -> None:
+    def _place(self, chunk: Iterable, adders: list) -> None:
         """Add every element of ``chunk`` to its bucket (the hot loop: kept flat)."""
         n = self.pcount
         key = self.key
