@@ -687,6 +687,7 @@ class Scheduler:
             self._finished = True
             return
         to_fetch: list[tuple[Task, Any]] = []
+        leaves: list[tuple[Task, Any]] = []
         failures: list[tuple[Task, BaseException | None, Any]] = []
         for event in batch:
             kind = event[0]
@@ -698,7 +699,7 @@ class Scheduler:
                     if task.dependents:
                         to_fetch.append((task, future))
                     else:
-                        self._leaf_succeeded(task, future)
+                        leaves.append((task, future))
                 elif future.status in ("error", "cancelled", "lost"):
                     failures.append((task, None, future))
             elif kind == "local":
@@ -717,6 +718,10 @@ class Scheduler:
                 self._marked_failed(event[1])
         if to_fetch:
             self._fetch(to_fetch, failures)
+        # after the fetches: a leaf that finished in the same batch as one of its inputs is
+        # seen done only once that input is (the consumer may look at both)
+        for task, future in leaves:
+            self._leaf_succeeded(task, future)
         for task, exc, future in failures:
             if self._aborted is not None:
                 break
