@@ -224,14 +224,7 @@ class _Cogroup:
         inputs = len(bounds)
         per_input: list[dict] = [{} for _ in range(inputs)]
         for map_idx, records in blocks:
-            groups = per_input[bisect_right(bounds, map_idx)]
-            get = groups.get
-            for k, v in records:
-                group = get(k)
-                if group is None:
-                    groups[k] = [v]
-                else:
-                    group.append(v)
+            _group_pairs(records, per_input[bisect_right(bounds, map_idx)])
         if self.join:
             left, right = per_input
             if len(right) < len(left):

@@ -292,22 +292,18 @@ class ShuffleWriter:
             else:
                 out = _SegmentedOutput(self, store, map_idx, counts)
                 segment = max(_SEGMENT, 4 * n)
-                if self.pairs:
-                    values: list = [[] for _ in range(n)]
-                    value_adders = [b.append for b in values]
+                values = [[] for _ in range(n)] if self.pairs else None
+                value_adders = [b.append for b in values] if values is not None else None
                 while True:
                     # placed straight from the iterator: a list of the chunk first costs more
                     # than the placing loop saves
                     chunk = itertools.islice(iterator, segment)
-                    if self.pairs:
-                        self._place_pairs(chunk, adders, value_adders)
-                    else:
+                    if values is None:
                         self._place(chunk, adders)
-                    placed = sum(map(len, buckets))
-                    if self.pairs:
-                        out.add_pairs(buckets, values)
                     else:
-                        out.add(buckets)
+                        self._place_pairs(chunk, adders, value_adders)
+                    placed = sum(map(len, buckets))
+                    out.add(buckets, values)
                     if placed < segment:
                         break
                 out.close()
@@ -448,22 +444,21 @@ class _SegmentedOutput:
         self.sizes = [0] * writer.pcount
         self.pending = 0
 
-    def add(self, buckets: list) -> None:
+    def add(self, buckets: list, values: list | None = None) -> None:
+        """Encode every non-empty bucket as a segment and empty it (in place: the adders stay
+        bound); with ``values``, ``buckets`` hold the keys of pairs and ``values`` their values."""
         serialization = self.writer.serialization
         for idx, bucket in enumerate(buckets):
             if bucket:
-                self._keep(idx, encode_raw(bucket, serialization))
+                if values is None:
+                    self._keep(idx, encode_raw(bucket, serialization))
+                else:
+                    self._keep(idx, encode_pairs(bucket, values[idx], serialization))
+                    values[idx].clear()
                 bucket.clear()
-        self._bound()
-
-    def add_pairs(self, keys: list, values: list) -> None:
-        serialization = self.writer.serialization
-        for idx, bucket in enumerate(keys):
-            if bucket:
-                self._keep(idx, encode_pairs(bucket, values[idx], serialization))
-                bucket.clear()
-                values[idx].clear()
-        self._bound()
+        # bound the memory the segments take: a few blocks' worth in all buckets
+        if self.pending >= 4 * self.writer.block_size:
+            self.close()
 
     def _keep(self, idx: int, segment: bytes) -> None:
         self.segments[idx].append(segment)
@@ -471,11 +466,6 @@ class _SegmentedOutput:
         self.pending += len(segment)
         if self.sizes[idx] >= self.writer.block_size:
             self.emit(idx)
-
-    def _bound(self) -> None:
-        # bound the memory the segments take: a few blocks' worth in all buckets
-        if self.pending >= 4 * self.writer.block_size:
-            self.close()
 
     def emit(self, idx: int) -> None:
         writer = self.writer
@@ -594,9 +584,7 @@ def fetch_from_holders(dask_worker, requests: dict[str, dict]) -> dict[str, tupl
     with ``error`` set when the holder could not be reached or failed to answer."""
     if not requests:
         return {}
-    from distributed.utils import sync
-
-    return sync(dask_worker.loop, _ask_holders, dask_worker, requests)
+    return start_fetch(dask_worker, requests).result()
 
 
 async def _ask_holders(dask_worker, requests: dict[str, dict]) -> dict[str, tuple]:
