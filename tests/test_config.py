@@ -102,3 +102,73 @@ def test_bad_switch_interval_fails_before_a_cluster_starts(value):
 
     with pytest.raises(ValueError, match="bndl.execute.switch_interval"):
         ComputeContext(conf={"bndl.execute.switch_interval": value})
+
+
+# -- unknown keys are refused -------------------------------------------------------------------
+
+def test_a_misspelt_key_is_refused_with_a_suggestion():
+    conf = Conf()
+    with pytest.raises(KeyError, match=r"'bndl\.execute\.atempts'.*did you mean "
+                                       r"'bndl\.execute\.attempts'\?") as caught:
+        conf["bndl.execute.atempts"] = 3
+    assert isinstance(caught.value, ValueError)  # bad input, whichever way it is caught
+    assert "bndl.execute.atempts" not in list(conf)
+    with pytest.raises(KeyError, match="did you mean 'bndl.progress'"):
+        Conf({"bndl.progres": "text"})
+    with pytest.raises(KeyError, match="no bndl setting .*did you mean 'bndl.execute.attempts'"):
+        conf["bndl.execute.atempts"]  # reading one says the same
+
+
+def test_every_key_of_the_shipped_yaml_is_known():
+    with open(config._DEFAULTS_FILE) as f:
+        text = f.read()
+    for key in ("bndl.execute.attempts", "bndl.compute.memory.limit", "bndl.progress",
+                "bndl.compute.files.psize_bytes", "bndl.compute.attempts"):
+        assert key in config.KNOWN_KEYS
+        Conf()[key] = Conf()[key]  # known keys can be set (to their own value)
+    assert "psize_bytes:" in text and "bndl.compute.memory" not in config.KNOWN_KEYS
+
+
+def _start_context_in_fresh_process(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    """Create a ComputeContext with ``env``; report 'started' if a cluster came up."""
+    code = ("from bndl_dask import ComputeContext\n"
+            "with ComputeContext(worker_count=1, dashboard=False) as ctx:\n"
+            "    print('started')\n")
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("DASK_BNDL__") and k != "BNDL_CONF"}
+    environ["DASK_CONFIG"] = str(tmp_path)  # no config file of the machine's or the user's
+    return subprocess.run([sys.executable, "-c", code], env={**environ, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("setting, source", [
+    ({"DASK_BNDL__EXECUTE__ATEMPTS": "3"}, "the environment variable DASK_BNDL__EXECUTE__ATEMPTS"),
+    ({"BNDL_CONF": "bndl.compute.pcount=4 bndl.execute.atempts=3"}, "BNDL_CONF"),
+    ("bndl:\n  execute:\n    atempts: 3\n", "bndl-typo.yaml"),
+])
+def test_unknown_keys_from_outside_fail_at_context_start(setting, source, tmp_path):
+    if isinstance(setting, str):
+        (tmp_path / "bndl-typo.yaml").write_text(setting)
+        setting = {}
+    done = _start_context_in_fresh_process(setting, tmp_path)
+    assert done.returncode != 0 and "started" not in done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert "UnknownSettingError: unknown bndl setting 'bndl.execute.atempts'" in last
+    assert source in last and "did you mean 'bndl.execute.attempts'?" in last
+
+
+def test_known_keys_from_outside_start_a_context(tmp_path):
+    (tmp_path / "bndl.yaml").write_text("bndl:\n  compute:\n    attempts: 2\n")
+    done = _start_context_in_fresh_process(
+        {"DASK_BNDL__EXECUTE__CONCURRENCY": "1", "BNDL_CONF": "bndl.compute.pcount=4"}, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "started"
+
+
+def test_unknown_key_in_dask_config_set_fails_at_context_start():
+    from bndl_dask import ComputeContext
+
+    with dask.config.set({"bndl.net.dashbord": False}):
+        with pytest.raises(ValueError, match=r"'bndl\.net\.dashbord' in dask\.config.*"
+                                             r"did you mean 'bndl\.net\.dashboard'"):
+            ComputeContext(worker_count=1)

@@ -97,6 +97,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                  **cluster_kwargs: Any):
         if in_task():
             raise RuntimeError("A ComputeContext cannot be created inside a task")
+        config.check_settings()  # a misspelt key fails here, before a cluster starts
         self.conf = Conf(conf)
         switch_interval = _switch_interval(self.conf)  # checked before a cluster starts
         self.jobs: list[Job] = RecentJobs()  # the last JOBS_KEPT jobs

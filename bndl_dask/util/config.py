@@ -8,6 +8,7 @@ same value. HEAD-revision names (``bndl.compute.attempts``) are accepted as alia
 from __future__ import annotations
 
 import ast
+import difflib
 import os
 import shlex
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -17,8 +18,6 @@ import dask.config
 import yaml
 
 _DEFAULTS_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "bndl.yaml")
-
-_MISSING = object()
 
 #: HEAD-revision key -> the seed-revision key that stores the value.
 ALIASES = {
@@ -80,16 +79,105 @@ def parse_bndl_conf(text: str) -> dict[str, Any]:
     return settings
 
 
-def _load_defaults() -> None:
+def _read_defaults() -> dict:
     with open(_DEFAULTS_FILE) as f:
-        defaults = yaml.safe_load(f)
-    dask.config.update_defaults(defaults)
+        return yaml.safe_load(f)
+
+
+def _load_defaults() -> None:
+    dask.config.update_defaults(_read_defaults())
     env = os.environ.get("BNDL_CONF")
     if env:
         dask.config.set(parse_bndl_conf(env))
 
 
 _load_defaults()
+
+
+# -- known keys -----------------------------------------------------------------------------------
+
+def _flatten(prefix: str, node: Any) -> Iterator[str]:
+    """The dotted names of a settings tree's leaves: ``{'a': {'b': 1}}`` -> ``'bndl.a.b'``."""
+    if isinstance(node, Mapping) and node:
+        for name, child in node.items():
+            yield from _flatten(f"{prefix}.{name}", child)
+    else:
+        yield prefix
+
+
+#: every setting bndl reads: the leaves of bndl.yaml, and the HEAD-revision names of some
+KNOWN_KEYS = frozenset(_flatten("bndl", _read_defaults()["bndl"])) | frozenset(ALIASES)
+
+
+class UnknownSettingError(KeyError, ValueError):
+    """A ``bndl.*`` key that bndl does not read (most often a typo)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # KeyError would show the message quoted
+
+
+def _closest_key(key: str) -> str | None:
+    close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _unknown_setting(key: str, source: str) -> UnknownSettingError:
+    close = _closest_key(key)
+    hint = f"; did you mean {close!r}?" if close else "."
+    return UnknownSettingError(
+        f"unknown bndl setting {key!r} in {source}{hint} "
+        f"The settings are listed in bndl_dask/bndl.yaml and docs/configuration.rst")
+
+
+def check_key(key: str, source: str = "ctx.conf") -> str:
+    """The canonical name of a setting the user gives, refusing keys bndl does not know.
+
+    >>> check_key('bndl.compute.attempts')
+    'bndl.execute.attempts'
+    >>> try:
+    ...     check_key('bndl.execute.atempts')
+    ... except KeyError as error:
+    ...     print(str(error)[:80])
+    unknown bndl setting 'bndl.execute.atempts' in ctx.conf; did you mean 'bndl.exec
+    """
+    canonical = canonical_key(key)
+    if key.replace("-", "_") not in KNOWN_KEYS:  # dask treats - and _ in names alike
+        raise _unknown_setting(key, source)
+    return canonical
+
+
+def _environment_settings() -> Iterator[tuple[str, str]]:
+    for name in sorted(os.environ):
+        if name.startswith("DASK_BNDL__"):
+            key = "bndl." + name[len("DASK_BNDL__"):].lower().replace("__", ".")
+            yield key, f"the environment variable {name}"
+    text = os.environ.get("BNDL_CONF")
+    if text:
+        for key in parse_bndl_conf(text):
+            yield key, "the BNDL_CONF environment variable"
+
+
+def _yaml_settings() -> Iterator[tuple[str, str]]:
+    for path, settings in dask.config.collect_yaml(dask.config.paths, return_paths=True):
+        if isinstance(settings, Mapping) and "bndl" in settings:
+            for key in _flatten("bndl", settings["bndl"]):
+                yield key, f"the dask config file {path}"
+
+
+def check_settings() -> None:
+    """Refuse unknown ``bndl.*`` keys wherever they were set, naming the key and its source.
+
+    Called when a context starts, before a cluster does: a typo such as
+    ``DASK_BNDL__EXECUTE__ATEMPTS=3`` would otherwise be ignored without a word. The sources
+    are checked one by one so the error says where the key came from; whatever is left
+    (``dask.config.set``) is checked last.
+    """
+    sources = [_environment_settings(), _yaml_settings(),
+               ((key, "dask.config (dask.config.set or a dask config file)")
+                for key in _flatten("bndl", dask.config.get("bndl", {})))]
+    for source in sources:
+        for key, where in source:
+            check_key(key, where)
 
 
 #: settings that must be whole numbers of at least this much
@@ -158,7 +246,9 @@ class Conf(MutableMapping):
             return self._overrides[key]
         value = _lookup(key)
         if value is _MISSING:
-            raise KeyError(f"no bndl setting {key!r}; see bndl_dask/bndl.yaml for the names")
+            close = _closest_key(key)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            raise KeyError(f"no bndl setting {key!r}{hint}; see bndl_dask/bndl.yaml for the names")
         return check_value(key, value)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -168,7 +258,7 @@ class Conf(MutableMapping):
             return default
 
     def __setitem__(self, key: str, value: Any) -> None:
-        key = canonical_key(key)
+        key = check_key(key)
         self._overrides[key] = check_value(key, value)
 
     def __delitem__(self, key: str) -> None:
