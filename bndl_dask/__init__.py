@@ -46,8 +46,8 @@ __all__ = [
 
 
 def progress(*futures, **kwargs):
-    """Progress of futures: a widget in Jupyter, a text bar on a terminal (``bndl.progress``);
-    see ``bndl_dask.api.progress.progress``."""
-    from bndl_dask.api.progress import progress as show_progress
+    """Progress of futures until they are done: a widget in Jupyter, a text bar elsewhere;
+    see ``bndl_dask.api.futures_progress.progress``."""
+    from bndl_dask.api.futures_progress import progress as show_progress
 
     return show_progress(*futures, **kwargs)

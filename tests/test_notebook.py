@@ -53,6 +53,14 @@ def test_quickstart_notebook(tmp_path, monkeypatch):
     titles = [m["state"]["value"] for m in state.values()
               if m["model_name"] == "HTMLModel" and m["state"]["value"].startswith("<b>Job ")]
     assert titles and all(": done in " in t for t in titles)
+    # ...and so did the futures' widget, with a text fallback for viewers without widgets
+    index = next(i for i, cell in enumerate(code) if "progress(futures)" in cell.source)
+    (shown,) = [o for o in code[index].outputs if WIDGET_VIEW in o.get("data", {})]
+    assert shown.data["text/plain"].startswith("futures: slow_square 20/20 | done in ")
+    box = state[shown.data[WIDGET_VIEW]["model_id"]]
+    assert box["model_name"] == "VBoxModel" and box["state"]["children"]
+    futures_title = state[box["state"]["children"][0].removeprefix("IPY_MODEL_")]["state"]
+    assert futures_title["value"].startswith("<b>Futures</b>: done in ")
     assert os.path.exists(NOTEBOOK)  # the example itself is not modified by the run
 
 

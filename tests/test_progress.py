@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
+import distributed
 import pytest
 
 import bndl_dask
 from bndl_dask.api import progress as progress_module
+from bndl_dask.api.futures_progress import FuturesProgress, FuturesText, FuturesWidget
 from bndl_dask.api.progress import JobReporter, WidgetRenderer, resolve_mode
 from bndl_dask.execute import BarrierTask, Job, RmiTask
 
@@ -109,6 +117,69 @@ def test_futures_progress(ctx, capsys):
     assert all(f.done() for f in futures)
     assert "100% Completed" in capsys.readouterr().out
     assert executor.gather(futures) == [pow(i, j) for i, j in zip(range(5, 10), range(5))]
+
+
+def _negate_or_fail(i):
+    if i == 3:
+        raise ValueError("three")
+    return -i
+
+
+def test_explicit_progress_draws_on_a_pipe(tmp_path):
+    """progress(futures) asked for by the user draws dask's text bar when stdout is a pipe."""
+    script = tmp_path / "futures.py"
+    script.write_text(textwrap.dedent("""
+        from bndl_dask import ComputeContext, progress
+
+        with ComputeContext(worker_count=1, dashboard=False) as ctx:
+            futures = ctx.executor.map(abs, range(-4, 0))
+            progress(futures)
+            print("results", ctx.executor.gather(futures))
+            ctx.range(10).count()  # an action's bar stays quiet off a terminal
+    """))
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("DASK_BNDL__") and k != "BNDL_CONF"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True,
+                          text=True, timeout=120, env=environ)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "100% Completed" in done.stdout
+    assert done.stdout.rstrip().endswith("results [4, 3, 2, 1]")
+    assert "[job " not in done.stdout + done.stderr
+
+
+def test_explicit_progress_follows_an_explicit_mode():
+    assert resolve_mode("auto", requested=True) == "text"
+    assert resolve_mode("none", requested=True) == "none"
+    assert resolve_mode("widget", requested=True) == "widget"
+
+
+def test_futures_views_reach_the_final_state(ctx):
+    executor = ctx.executor
+    futures = executor.map(_negate_or_fail, range(5), pure=False)
+    distributed.wait(futures)
+    counts = FuturesProgress(futures)
+    counts.end()
+    widget = FuturesWidget(counts)
+    widget.update()
+    (bar, label), = widget.bars.values()
+    assert (bar.value, bar.max, bar.bar_style, label.value) == (4, 5, "danger",
+                                                               "4/5 tasks, 1 failed")
+    assert counts.summary().startswith("futures: negate_or_fail 4/5, 1 failed | 1 failed, after ")
+    stream = io.StringIO()
+    FuturesText(counts, stream).finish()
+    assert stream.getvalue().startswith(f"[{'#' * 40}] | 100% Completed | ")
+    assert stream.getvalue().endswith(" | 1 failed\n")
+
+    futures = executor.map(abs, range(-4, 0), pure=False)
+    distributed.wait(futures)
+    counts = FuturesProgress(futures)
+    counts.end()
+    widget = FuturesWidget(counts)
+    widget.update()
+    (bar, label), = widget.bars.values()
+    assert (bar.value, bar.bar_style, label.value) == (4, "success", "4/4 tasks")
+    assert counts.summary().startswith("futures: abs 4/4 | done in ")
+    assert "<b>Futures</b>: done in " in widget.title.value
 
 
 def test_context_html(ctx):

@@ -1,4 +1,5 @@
-"""Live progress of jobs and futures: a widget in Jupyter, a text bar on a terminal.
+"""Live progress of jobs: a widget in Jupyter, a text bar on a terminal (futures: see
+``futures_progress``).
 
 ``ComputeContext.execute()`` tells a ``JobReporter`` (from ``job_reporter``) when the job
 starts, when each of its tasks finishes or fails and when the job ends. The reporter only counts;
@@ -6,6 +7,7 @@ a renderer thread draws at most ``RENDER_INTERVAL`` apart, so progress never slo
 
 Where progress shows is the ``bndl.progress`` setting: ``auto`` (a widget in a Jupyter kernel,
 a text bar when stderr is a terminal, nothing otherwise), ``widget``, ``text`` or ``none``.
+An explicit ``progress(futures)`` with ``auto`` draws a text bar on any stream (``requested``).
 
 >>> ctx.conf['bndl.progress'] = 'text'        # doctest: +SKIP
 >>> ctx.range(10).count()                     # doctest: +SKIP
@@ -19,7 +21,6 @@ import html
 import sys
 import threading
 import time
-from collections.abc import Iterable
 from typing import IO, Any
 
 #: seconds between two renderings of the same job (at most ~10 updates a second)
@@ -54,8 +55,15 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-def resolve_mode(setting: str | None) -> str:
-    """Turn a ``bndl.progress`` setting into 'widget', 'text' or 'none'."""
+def resolve_mode(setting: str | None, requested: bool = False) -> str:
+    """Turn a ``bndl.progress`` setting into 'widget', 'text' or 'none'.
+
+    ``auto`` draws a text bar only on a terminal, unless the progress was ``requested`` (an
+    explicit ``progress(futures)``): then it is drawn on any stream, as dask's is.
+
+    >>> resolve_mode('auto', requested=True)   # no notebook here
+    'text'
+    """
     setting = (setting or "auto").lower() if isinstance(setting, str) else "none"
     if setting not in MODES:
         raise ValueError(f"bndl.progress must be one of {MODES}, not {setting!r}")
@@ -63,7 +71,7 @@ def resolve_mode(setting: str | None) -> str:
         return setting
     if in_notebook():
         return "widget"
-    if _isatty(sys.stderr):
+    if requested or _isatty(sys.stderr):
         return "text"
     return "none"
 
@@ -362,68 +370,6 @@ def job_reporter(ctx, job) -> NullReporter:
     except Exception:
         # e.g. ipywidgets missing: progress is a nicety, the job must run regardless
         return NullReporter()
-
-
-# -- futures --------------------------------------------------------------------------------------
-
-def progress(*futures: Any, mode: str | None = None, **kwargs: Any) -> None:
-    """Show the progress of dask futures (or collections of them) until they finish.
-
-    In Jupyter a widget is displayed (the call returns at once, the widget keeps updating); on
-    a terminal a text bar is drawn until all futures are done; with progress off (``none``, or
-    ``auto`` in a non-interactive run) it just waits. Builds on ``distributed.progress``, whose
-    keyword arguments (``multi``, ``complete``, ...) are passed on.
-
-    >>> from bndl_dask import Executor, progress                     # doctest: +SKIP
-    >>> e = Executor(worker_count=2)                                  # doctest: +SKIP
-    >>> futures = e.map(pow, range(10), range(10))                    # doctest: +SKIP
-    >>> progress(futures)                                             # doctest: +SKIP
-    [########################################] | 100% Completed |  0.1s
-    """
-    from distributed import futures_of
-
-    if mode is None:
-        import dask.config
-
-        mode = dask.config.get("bndl.progress", "auto")
-    mode = resolve_mode(mode)
-    flat = list(_flatten(futures_of(futures)))
-    # the futures' own client, not whichever dask thinks is the default (there may be several)
-    client = next((f.client for f in flat if getattr(f, "client", None)), None)
-    if client is None:
-        return _show_futures(mode, futures, flat, kwargs)
-    kwargs.setdefault("scheduler", client.scheduler.address)
-    with client.as_current():
-        return _show_futures(mode, futures, flat, kwargs, client)
-
-
-def _show_futures(mode: str, futures: tuple, flat: list, kwargs: dict, client=None) -> None:
-    from distributed import wait
-    from distributed.diagnostics.progressbar import progress as dask_progress
-
-    if mode == "widget":
-        bar = dask_progress(*futures, notebook=True, **kwargs)
-        from IPython.display import display
-
-        if client is not None:
-            # dask's widget listens on the kernel's current IOLoop, which recent ipykernels do
-            # not run between cells; the client's own loop thread always runs
-            client.loop.add_callback(bar.listen)
-            display(bar.widget)
-        else:
-            display(bar)
-    elif mode == "text":
-        dask_progress(*futures, notebook=False, **kwargs)
-    elif flat:
-        wait(flat)
-
-
-def _flatten(futures: Iterable[Any]) -> Iterable[Any]:
-    for item in futures:
-        if isinstance(item, (list, tuple, set)):
-            yield from _flatten(item)
-        else:
-            yield item
 
 
 # -- the context in a notebook --------------------------------------------------------------------
