@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 PAGES = sorted(p.name for p in DOCS.glob("*.rst"))
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -62,6 +63,52 @@ def test_page_commands(page):
         assert program, f"{page}: {argv[0]} is not installed"
         done = subprocess.run([program, "--help"], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"{page}: {argv[0]} --help failed: {done.stderr[-2000:]}"
+
+
+#: ``pip install ARGS`` in prose, a code span or a shell line (up to ``&&``, ``|``, ``;``, `)
+PIP_INSTALL = re.compile(r"pip install ([^`\n&|;]+)")
+
+
+def _install_commands() -> list[tuple[str, str]]:
+    commands = []
+    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.rst"))]:
+        for match in PIP_INSTALL.finditer(path.read_text(encoding="utf-8")):
+            commands.append((path.name, match.group(1).strip()))
+    return commands
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_install_commands_match_pyproject():
+    """Every ``pip install`` in README and docs installs bndl_dask from the checkout (it is not
+    on PyPI) with extras pyproject.toml defines; other packages (``bokeh``) are named as is."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = set(project.get("optional-dependencies", {}))
+    commands = _install_commands()
+    assert {"README.md", "getting_started.rst"} <= {where for where, _ in commands}
+    for where, args in commands:
+        targets = [arg for arg in shlex.split(args) if not arg.startswith("-")]
+        assert targets, f"{where}: 'pip install {args}' installs nothing"
+        for target in targets:
+            local = re.fullmatch(r"\.(?:\[([^\]]*)\])?", target)
+            if local:
+                named = {extra.strip() for extra in (local.group(1) or "").split(",")} - {""}
+                assert named <= extras, (
+                    f"{where}: 'pip install {args}' names extras {sorted(named - extras)} "
+                    f"that pyproject.toml does not define (it has {sorted(extras)})")
+                continue
+            name = re.split(r"[\[<>=!~;@ ]", target, maxsplit=1)[0]
+            assert _normalized(name) != _normalized(project["name"]), (
+                f"{where}: 'pip install {args}' asks PyPI for {project['name']}, which is "
+                f"installed from a checkout: pip install -e '.[extra,...]'")
+            assert not target.startswith(("/", "./", "..")), (
+                f"{where}: 'pip install {args}' names a path other than the checkout ('.')")
 
 
 def test_sphinx_build_is_clean(tmp_path):

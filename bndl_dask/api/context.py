@@ -25,7 +25,7 @@ from bndl_dask.api.cluster import (
     check_port,
     quiet_logs,
 )
-from bndl_dask.api.executor import Executor
+from bndl_dask.api.executor import Executor, served_dashboard_link
 from bndl_dask.api.progress import context_html, job_reporter
 from bndl_dask.datasets.files import FilesContextMixin
 from bndl_dask.datasets.interop import InteropContextMixin
@@ -195,7 +195,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
     def dashboard_link(self) -> str | None:
         """The dask dashboard's address, or None when it is not served."""
         try:
-            return self.client.dashboard_link
+            return served_dashboard_link(self.client)
         except Exception:
             return None
 

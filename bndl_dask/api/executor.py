@@ -27,6 +27,32 @@ from bndl_dask.api.cluster import (
 from bndl_dask.util import config
 
 
+def _has_dashboard_pages(dask_scheduler) -> bool:
+    # the bokeh dashboard is an application added to the scheduler's HTTP server; without
+    # bokeh (or with the dashboard off) the server only answers /health, metrics and a page
+    # saying "Dask needs bokeh"
+    application = getattr(dask_scheduler, "http_application", None)
+    return bool(getattr(application, "applications", None))
+
+
+def _scheduler_serves_dashboard(client: Client) -> bool:
+    try:
+        return bool(client.run_on_scheduler(_has_dashboard_pages))
+    except Exception:
+        return True  # cannot tell (a scheduler refusing to run code): keep dask's link
+
+
+def served_dashboard_link(client: Client) -> str | None:
+    """``client.dashboard_link`` when the scheduler serves the dashboard's pages, else None.
+
+    dask gives a link whenever the scheduler has an HTTP server, also when that server has no
+    dashboard on it (bokeh missing, or the dashboard switched off).
+    """
+    if isinstance(client, ExecutorClient):
+        return client.dashboard_link
+    return client.dashboard_link if _scheduler_serves_dashboard(client) else None
+
+
 class ExecutorClient(Client):
     """A dask ``Client`` that starts or joins a cluster the bndl way (exported as ``Executor``).
 
@@ -45,6 +71,7 @@ class ExecutorClient(Client):
                  connect_timeout: float | None = None, **kwargs: Any):
         self._owned_cluster = None
         self._serves_dashboard = True
+        self._dashboard_pages: bool | None = None  # asked of the scheduler on first use
         timeout = connect_timeout or config.get("bndl.net.connect_timeout")
         if address is not None and worker_count is not None:
             raise ValueError("worker_count only applies to an embedded cluster")
@@ -84,10 +111,13 @@ class ExecutorClient(Client):
 
     @property
     def dashboard_link(self) -> str | None:
-        """The dask dashboard's address; None for an embedded cluster started without one."""
+        """The dask dashboard's address; None when no dashboard is served (an embedded cluster
+        started without one, or bokeh missing where the scheduler runs)."""
         if not self._serves_dashboard:
             return None
-        return super().dashboard_link
+        if self._dashboard_pages is None:
+            self._dashboard_pages = _scheduler_serves_dashboard(self)
+        return super().dashboard_link if self._dashboard_pages else None
 
     def _close_owned_cluster(self) -> None:
         cluster, self._owned_cluster = self._owned_cluster, None

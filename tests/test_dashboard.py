@@ -1,0 +1,43 @@
+"""``dashboard_link`` is an address only where the dask dashboard is served.
+
+dask's own ``Client.dashboard_link`` names the scheduler's HTTP server even when that server has
+no dashboard pages (bokeh missing, or the dashboard switched off); bndl answers None then.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import urllib.request
+
+import distributed
+
+from bndl_dask import ComputeContext
+
+HAS_BOKEH = importlib.util.find_spec("bokeh") is not None
+
+
+def test_dashboard_link_only_where_a_dashboard_is_served():
+    with ComputeContext(worker_count=1) as ctx:  # the dashboard on (bndl.net.dashboard)
+        link = ctx.dashboard_link
+        with distributed.Client(ctx.client.scheduler.address, set_as_default=False) as client:
+            assert client.dashboard_link  # dask's answer, with or without pages behind it
+            other = ComputeContext(client)  # a plain dask client: the same answer as ours
+            assert other.dashboard_link == link
+            other.stop()
+        if HAS_BOKEH:
+            assert link.startswith("http://127.0.0.1:")
+            page = urllib.request.urlopen(link, timeout=30).read().decode()
+            assert "needs bokeh" not in page
+            assert f'href="{link}"' in ctx._repr_html_()
+        else:
+            assert link is None
+            assert ctx.executor.dashboard_link is None
+            assert "not served" in ctx._repr_html_()
+
+
+def test_no_dashboard_link_when_switched_off(ctx):
+    # the session cluster runs with dashboard=False; a second client to it asks the scheduler
+    with distributed.Client(ctx.client.scheduler.address, set_as_default=False) as client:
+        other = ComputeContext(client)
+        assert client.dashboard_link and other.dashboard_link is None
+        other.stop()
