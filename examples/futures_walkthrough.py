@@ -112,9 +112,9 @@ def main() -> None:
         wait([a, b, c])
         assert all(f.done() for f in (a, b, c))
 
-        step("progress: a text bar in a terminal, a widget in a notebook")
+        step("progress: a widget in a notebook, else a text bar")
         slow = e.map(time.sleep, [0.1, 0.2, 0.3], pure=False)
-        progress(slow)  # shows nothing when not run interactively (bndl.progress = auto)
+        progress(slow)  # waits; a text bar on stdout, also into a log or a pipe
         assert all(f.done() for f in slow)
 
         step("as_completed: futures in the order they finish")

@@ -25,8 +25,8 @@ from bndl_dask.api.progress import (
 def progress(*futures: Any, mode: str | None = None, **kwargs: Any) -> None:
     """Show the progress of dask futures (or collections of them) until they finish.
 
-    Progress asked for is always drawn: in Jupyter a widget, anywhere else dask's text bar on
-    standard output, also when that is a log file or a pipe (``bndl.progress: auto``, the
+    Progress asked for is always drawn: in Jupyter a widget, anywhere else a text bar like
+    dask's on standard output, also when that is a log file or a pipe (``bndl.progress: auto``, the
     default, only keeps the bars of dataset actions quiet there). ``mode`` (or the
     ``bndl.progress`` setting) picks 'widget' or 'text', or 'none' to wait without drawing.
     The call returns when every future is done (finished or failed), so the widget saved with
@@ -37,7 +37,7 @@ def progress(*futures: Any, mode: str | None = None, **kwargs: Any) -> None:
     >>> e = Executor(worker_count=2)                                  # doctest: +SKIP
     >>> futures = e.map(pow, range(10), range(10))                    # doctest: +SKIP
     >>> progress(futures)                                             # doctest: +SKIP
-    [########################################] | 100% Completed |  0.1s
+    [########################################] | 100% Completed | 0.1 s
     """
     from distributed import futures_of
 
@@ -54,18 +54,32 @@ def progress(*futures: Any, mode: str | None = None, **kwargs: Any) -> None:
     if client is None:
         return
     with client.as_current():
-        if kwargs:
-            from distributed.diagnostics.progressbar import progress as dask_progress
-
-            kwargs.setdefault("scheduler", client.scheduler.address)
-            dask_progress(*futures, notebook=mode == "widget", **kwargs)
-        elif mode == "none":
+        if mode == "none":
             from distributed import wait
 
             wait(flat)
+        elif kwargs:
+            _dask_progress(futures, mode, client, kwargs)
         else:
             counts = FuturesProgress(flat)
             _follow(flat, FuturesWidget(counts) if mode == "widget" else FuturesText(counts))
+
+
+def _dask_progress(futures: tuple, mode: str, client: Any, kwargs: dict) -> None:
+    """dask's own bars, for its options (``multi``, ``group_by``, ...)."""
+    from distributed.diagnostics.progressbar import progress as dask_progress
+
+    kwargs.setdefault("scheduler", client.scheduler.address)
+    if mode == "text":
+        dask_progress(*futures, notebook=False, **kwargs)
+        return
+    bar = dask_progress(*futures, notebook=True, **kwargs)
+    from IPython.display import display
+
+    # dask's widget listens on the kernel's current IOLoop, which recent ipykernels do not run
+    # between cells; the client's own loop thread always runs
+    client.loop.add_callback(bar.listen)
+    display(bar.widget)
 
 
 def _follow(futures: list, view: Any) -> None:
@@ -85,7 +99,8 @@ def _follow(futures: list, view: Any) -> None:
         except TimeoutError:
             pass  # not all done yet: redraw and wait again
         pending = [f for f in pending if not f.done()]
-        view.update()
+        if pending:
+            view.update()
     view.counts.end()
     view.finish()
 
