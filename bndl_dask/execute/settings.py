@@ -64,9 +64,8 @@ class ExecuteSettings:
 
         def get(name: str) -> Any:
             key = f"bndl.execute.{name}"
-            if conf is not None and key in conf:
-                return conf[key]
-            return config.get(key)
+            value = conf.get(key) if conf is not None else None
+            return config.get(key) if value is None else value
 
         return cls(
             liveness_interval=_seconds("bndl.execute.liveness_interval",
