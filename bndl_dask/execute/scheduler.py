@@ -122,7 +122,7 @@ class Scheduler:
 
         self.state = JobState()
         self.recovery = Recovery(self.state, self.keys, self.liveness, self.failures,
-                                 self._by_id, self.settings.failure_fetch_timeout)
+                                 self._by_id, self.settings.failure_timeout)
         self._local_load: dict[str, int] = defaultdict(int)
         for task in self.tasks:
             task.add_listener(_ignore, self._task_signalled)

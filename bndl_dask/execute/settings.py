@@ -54,7 +54,7 @@ class ExecuteSettings:
     #: seconds refused tasks wait for the failure that explains the refusal
     refused_grace: float = 10.0
     #: seconds to fetch a failed task's exception from dask
-    failure_fetch_timeout: float = 30.0
+    failure_timeout: float = 30.0
     #: finished final results fetched to the driver ahead of being read
     result_prefetch: int = 64
 
@@ -72,8 +72,8 @@ class ExecuteSettings:
                                        get("liveness_interval")),
             no_workers_grace=_seconds("bndl.execute.no_workers_grace", get("no_workers_grace")),
             refused_grace=_seconds("bndl.execute.refused_grace", get("refused_grace")),
-            failure_fetch_timeout=_seconds("bndl.execute.failure_fetch_timeout",
-                                           get("failure_fetch_timeout")),
+            failure_timeout=_seconds("bndl.execute.failure_timeout",
+                                           get("failure_timeout")),
             result_prefetch=max(1, int(get("result_prefetch"))),
         )
 
