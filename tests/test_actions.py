@@ -33,7 +33,7 @@ def test_icollect_streams_in_order(ctx):
 
 
 def test_icollect_fetches_a_bounded_number_of_results_ahead(make_ctx):
-    from bndl_dask.execute.scheduler import _LeafResult
+    from bndl_dask.execute.results import LeafResult as _LeafResult
 
     ctx = make_ctx(worker_count=2, conf={"bndl.compute.icollect_buffer": 2})
     it = ctx.range(60, pcount=30).map(lambda x: x).icollect(parts=True)

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from bndl_dask.datasets.caching import cache_entries
-from bndl_dask.execute.scheduler import _deferred_releases
+from bndl_dask.execute.releases import deferred_releases as _deferred_releases
 from bndl_dask.worker.runtime import current_worker
 
 

@@ -17,7 +17,7 @@ from bndl_dask.util.config import Conf, canonical_key, parse_bndl_conf
 def test_defaults_come_from_the_shipped_yaml():
     conf = Conf()
     assert conf["bndl.execute.attempts"] == 1
-    assert conf["bndl.execute.concurrency"] == 1
+    assert conf["bndl.execute.concurrency"] is None  # as many tasks as a worker has threads
     assert conf["bndl.compute.pcount"] is None
     assert conf.get("bndl.no.such.key", "fallback") == "fallback"
     with pytest.raises(KeyError):
@@ -47,7 +47,7 @@ def test_values_set_on_a_conf_are_private_but_dask_config_is_shared():
         assert config.get("bndl.compute.concurrency") == 4
     with dask.config.set({"bndl.compute.concurrency": 3}):  # a HEAD name set in dask.config
         assert other["bndl.execute.concurrency"] == 3
-    assert other["bndl.execute.concurrency"] == 1
+    assert other["bndl.execute.concurrency"] is None
     copy = pickle.loads(pickle.dumps(mine))
     assert copy["bndl.execute.attempts"] == 5
 

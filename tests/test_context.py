@@ -232,8 +232,10 @@ def test_await_workers_on_a_full_cluster(ctx):
 
 
 def test_await_workers_without_and_then_with_a_worker():
+    # one thread per worker: the default pcount is the cluster's threads
     with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp://",
-                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                  threads_per_worker=1) as cluster:
         with ComputeContext(cluster) as empty:
             with pytest.raises(RuntimeError, match="no workers available"):
                 empty.await_workers(connect_timeout=0.5, stable_timeout=2)

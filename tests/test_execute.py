@@ -388,3 +388,29 @@ def test_scheduler_directly(ctx):
         Scheduler([rmi(ctx, 1, abs, 1), rmi(ctx, 1, abs, 2)], events.append, ctx.workers)
     with pytest.raises(Exception, match="No workers"):
         Scheduler([rmi(ctx, 1, abs, 1)], events.append, [])
+
+
+def test_scheduler_errors_are_typed(ctx):
+    """The scheduler's own failures are SchedulerErrors a caller can catch by kind."""
+    from bndl_dask.execute import NoWorkersError, SchedulerError, UnplaceableTaskError
+
+    with pytest.raises(NoWorkersError, match="No workers"):
+        Scheduler([rmi(ctx, 1, abs, 1)], [].append, [])
+    localities = {w.name: -1 for w in ctx.workers}
+    with pytest.raises(UnplaceableTaskError) as caught:
+        run(ctx, [Located(ctx, 0, worker_name, (), localities)])
+    assert isinstance(caught.value, SchedulerError) and isinstance(caught.value, RuntimeError)
+
+
+def test_execute_settings_come_from_the_conf_and_are_checked():
+    from bndl_dask.execute.settings import ExecuteSettings, max_result_size
+
+    defaults = ExecuteSettings.from_conf()
+    assert (defaults.liveness_interval, defaults.no_workers_grace) == (1.0, 30.0)
+    mine = ExecuteSettings.from_conf({"bndl.execute.refused_grace": 3})
+    assert mine.refused_grace == 3.0 and mine.liveness_interval == 1.0
+    with pytest.raises(ValueError, match="bndl.execute.no_workers_grace"):
+        ExecuteSettings.from_conf({"bndl.execute.no_workers_grace": -1})
+    assert max_result_size("1GiB") == 2**30 and max_result_size(0) is None
+    with pytest.raises(ValueError, match="max_result_size"):
+        max_result_size("plenty")

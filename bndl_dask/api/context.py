@@ -6,8 +6,6 @@ import atexit
 import dataclasses
 import logging
 import os
-import queue
-import threading
 import time
 import warnings
 import weakref
@@ -30,9 +28,9 @@ from bndl_dask.api.progress import context_html, job_reporter
 from bndl_dask.datasets.files import FilesContextMixin
 from bndl_dask.datasets.interop import InteropContextMixin
 from bndl_dask.datasets.sources import SourcesMixin
-from bndl_dask.execute.exceptions import FailedDependency
 from bndl_dask.execute.job import Job, Task
-from bndl_dask.execute.scheduler import Scheduler
+from bndl_dask.execute.placement import task_slots
+from bndl_dask.execute.runner import JobRunner
 from bndl_dask.util import config
 from bndl_dask.util.config import Conf
 from bndl_dask.worker.identity import WorkerHandle
@@ -140,6 +138,11 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
             self.stop()
             raise
         self._known_workers: dict[str, float] = {}
+        #: runs this context's jobs (ctx.execute and every action)
+        self.runner = JobRunner(
+            self.client, self.conf, job_workers=self._job_workers,
+            check_running=self._check_running, record=self.jobs.append,
+            observe=lambda job: job_reporter(self, job), apply_updates=apply_updates)
         _live_contexts.add(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -291,11 +294,16 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
 
     @property
     def default_pcount(self) -> int:
-        """``bndl.compute.pcount`` when set, else workers x ``bndl.execute.concurrency``."""
+        """``bndl.compute.pcount`` when set, else the tasks the cluster runs at once: the
+        workers' threads, or workers x ``bndl.execute.concurrency`` when that is set."""
         pcount = self.conf.get("bndl.compute.pcount")
         if pcount:
             return int(pcount)
-        return self.worker_count * int(self.conf["bndl.execute.concurrency"])
+        workers = self.workers
+        if not workers:
+            self.await_workers()
+            workers = self.workers
+        return task_slots(workers, self.runner.concurrency())
 
     # -- accumulators and broadcasts -------------------------------------------------------------
 
@@ -334,84 +342,15 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         A generator: nothing runs until it is iterated, and closing it cancels the job. With
         ``order_results`` tasks come in job order, each as soon as it and all before it are done.
         """
-        self._check_running()
-        if in_task():
-            raise RuntimeError(
-                "Actions cannot run inside a task: a task cannot wait for other tasks of the "
-                "cluster. Compute what the task needs first, or pass it in as a broadcast.")
-        if concurrency is not None and concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if attempts is not None and attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        if not job.tasks:
-            return
-        concurrency = concurrency or int(self.conf["bndl.execute.concurrency"])
-        attempts = attempts or int(self.conf["bndl.execute.attempts"])
-        whole_cluster = workers is None
-        if workers is None:
-            workers = self._worker_snapshot()
-            if not workers or any(w.name not in self._known_workers for w in workers):
-                self.await_workers()  # first job, or the cluster changed: let it settle
-                workers = self.workers
-        self.jobs.append(job)
-        applied: set = set()
-        update_errors: list[Exception] = []  # raised when the job is done: its results stand
+        return self.runner.run(job, workers, order_results, concurrency, attempts)
 
-        def on_outcome(task: Task, outcome) -> None:
-            if task.id not in applied:  # each task's side effects count once
-                applied.add(task.id)
-                update_errors.extend(apply_updates(outcome.accumulator_updates))
-
-        events: queue.Queue = queue.Queue()
-        scheduler = Scheduler(job.tasks, events.put, workers, concurrency, attempts,
-                              client=self.client, on_outcome=on_outcome, job_id=job.id,
-                              whole_cluster=whole_cluster,
-                              prefetch=getattr(job, "result_prefetch", 64))
-        thread = threading.Thread(target=scheduler.run, name=f"bndl-scheduler-{job.id}",
-                                  daemon=True)
-        job.signal_start()
-        reporter = job_reporter(self, job)  # live progress (bndl.progress)
-        thread.start()
-        yielded: set[Task] = set()
-        position = {task: i for i, task in enumerate(job.tasks)}
-        held: dict[int, Task] = {}
-        next_index = 0
-        try:
-            for item in iter(events.get, None):
-                if isinstance(item, BaseException):
-                    raise item
-                task = item
-                reporter.task_finished(task)
-                if task.failed:
-                    if isinstance(task.exception(), FailedDependency):
-                        continue  # failed after the fact: it runs again and is reported again
-                    raise task.exception()
-                if task in yielded:
-                    continue
-                if not order_results:
-                    yielded.add(task)
-                    yield task
-                    continue
-                held[position[task]] = task
-                while next_index in held and not held[next_index].failed:
-                    ready = held.pop(next_index)
-                    next_index += 1
-                    yielded.add(ready)
-                    yield ready
-            if update_errors:
-                raise update_errors[0]
-        except BaseException as exc:
-            reporter.job_failed(exc)
-            scheduler.abort()
-            raise
-        finally:
-            if thread.is_alive():
-                scheduler.abort()
-            thread.join()
-            for task in job.tasks:
-                task.release()
-            job.signal_stop()
-            reporter.job_finished()
+    def _job_workers(self) -> list[WorkerHandle]:
+        """The workers a job on the whole cluster starts with."""
+        workers = self._worker_snapshot()
+        if not workers or any(w.name not in self._known_workers for w in workers):
+            self.await_workers()  # first job, or the cluster changed: let it settle
+            workers = self.workers
+        return workers
 
     def _repr_html_(self) -> str:
         return context_html(self)

@@ -66,11 +66,16 @@ class ActionsMixin:
         [0, 1, 2, 3, 4]
         """
         if parts:
-            return list(self.icollect(parts=True, ordered=ordered))
+            return list(self._gathered(ordered))
         elements: list = []
-        for data in self.icollect(parts=True, ordered=ordered):
+        for data in self._gathered(ordered):
             elements.extend(data)  # a partition at a time, not element by element
         return elements
+
+    def _gathered(self, ordered: bool = True) -> Iterator:
+        """The partitions' data for an action that keeps all of it on the driver (bounded by
+        ``bndl.execute.max_result_size``)."""
+        return (data for _, data in self._run(ordered=ordered, name="collect", gather=True))
 
     def icollect(self, parts: bool = False, ordered: bool = True) -> Iterator:
         """Iterate over the elements while partitions are still being computed.
@@ -90,14 +95,14 @@ class ActionsMixin:
         if parts:
             return [dict(p) for p in self.collect(parts=True)]
         result: dict = {}
-        for data in self.icollect(parts=True, ordered=False):
+        for data in self._gathered(ordered=False):
             result.update(data)
         return result
 
     def collect_as_set(self) -> set:
         """The elements as a set."""
         result: set = set()
-        for data in self.icollect(parts=True, ordered=False):
+        for data in self._gathered(ordered=False):
             result.update(data)
         return result
 
@@ -138,7 +143,8 @@ class ActionsMixin:
     # -- aggregating -----------------------------------------------------------------------------
 
     def _partials(self, transform: Callable, name: str) -> Iterator:
-        return (value for _, value in self._run(ordered=False, name=name, transform=transform))
+        return (value for _, value in self._run(ordered=False, name=name, transform=transform,
+                                                gather=True))
 
     def aggregate(self, local: Callable, comb: Callable | None = None) -> Any:
         """``local(partition)`` on the workers, ``comb(partials)`` on the driver.

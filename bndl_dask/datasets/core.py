@@ -261,19 +261,20 @@ class DatasetCore:
     # -- running ---------------------------------------------------------------------------------
 
     def _run(self, parts: Sequence[int] | None = None, ordered: bool = True,
-             name: str = "collect", transform: Callable | None = None,
+             name: str = "collect", transform: Callable | None = None, gather: bool = False,
              ) -> Iterator[tuple[int, Any]]:
         """Run a job computing ``parts`` (all by default) and yield ``(index, data)``.
 
         ``transform(partition_index, iterable)`` runs on the worker at the end of each partition
         (an action's per-partition step: counting, summing, ...); by default data are
-        materialised into a list.
+        materialised into a list. ``gather``: the caller keeps all of it (collect, not
+        icollect), bounded by ``bndl.execute.max_result_size``.
         """
         from bndl_dask.planning.jobs import run_dataset
 
         try:
             yield from run_dataset(self, parts=parts, ordered=ordered, name=name,
-                                   transform=transform)
+                                   transform=transform, gather=gather)
         except TypeError as exc:
             if "cannot be pickled" not in str(exc):
                 raise

@@ -149,7 +149,8 @@ class InteropMixin:
         client = ctx.client
         if _reads_shuffle(parts):
             # the map side of a shuffle needs bndl's job planning: run a job, hand dask the data
-            data = dict(self._run(ordered=False, name="to_futures", transform=_as_list))
+            data = dict(self._run(ordered=False, name="to_futures", transform=_as_list,
+                                  gather=True))
             return client.scatter([data[p.idx] for p in parts], hash=False)
         ctx.await_workers()
         workers = ctx.workers

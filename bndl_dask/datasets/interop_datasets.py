@@ -129,7 +129,7 @@ class _FramePartsMixin:
     def collect(self, parts: bool = False, ordered: bool = True):
         """One pandas object of all partitions (``parts=True``: a list of them); the index is
         renumbered 0..n-1 when every part had a default index."""
-        frames = [data for _, data in self._run(ordered=ordered, name="collect")]
+        frames = [data for _, data in self._run(ordered=ordered, name="collect", gather=True)]
         if parts:
             return frames
         return _concat(frames, self._meta)

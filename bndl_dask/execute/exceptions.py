@@ -9,7 +9,13 @@ __all__ = [
     "DependenciesFailed",
     "FailedDependency",
     "InvocationException",
+    "JobAborted",
+    "JobStuckError",
+    "NoWorkersError",
+    "ResultTooLarge",
+    "SchedulerError",
     "TaskCancelled",
+    "UnplaceableTaskError",
     "WorkersKilled",
     "root_exc",
 ]
@@ -92,3 +98,28 @@ def invocation_error(
     wrapped.task = task
     wrapped.__cause__ = original
     return wrapped
+
+
+class SchedulerError(RuntimeError):
+    """A job cannot go on for a reason of the cluster or of the job's own structure (not an
+    exception of user code, which comes back as ``InvocationException``)."""
+
+
+class NoWorkersError(SchedulerError):
+    """No worker is there to run the job, or every worker it relied on is gone for good."""
+
+
+class UnplaceableTaskError(SchedulerError):
+    """A task may run on none of the workers that are left (its locality forbids the others)."""
+
+
+class JobAborted(SchedulerError):
+    """The job was stopped from outside (``Scheduler.abort``, e.g. its consumer went away)."""
+
+
+class JobStuckError(SchedulerError):
+    """The job cannot make progress: tasks wait on something that will never come."""
+
+
+class ResultTooLarge(RuntimeError):
+    """An action gathered more to the driver than ``bndl.execute.max_result_size`` allows."""

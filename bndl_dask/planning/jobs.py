@@ -6,12 +6,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bndl_dask.execute.job import BarrierTask, Job, RmiTask, Task
+from bndl_dask.execute.results import ResultBound
+from bndl_dask.execute.settings import max_result_size
+from bndl_dask.planning.shuffle_release import release_shuffles
 from bndl_dask.planning.tasks import (
     SHUFFLE_INPUT_PREFIX,
     Computed,
     compute_partition,
     write_partition,
 )
+from bndl_dask.worker.runtime import in_task
 
 if TYPE_CHECKING:
     from bndl_dask.datasets.core import DatasetCore as Dataset
@@ -160,26 +164,32 @@ def plan_job(dset: Dataset, parts: Sequence[int] | None, name: str,
 
 def run_dataset(dset: Dataset, parts: Sequence[int] | None = None, ordered: bool = True,
                 name: str = "collect", transform: Callable | None = None,
-                ) -> Iterator[tuple[int, Any]]:
-    """Run the job computing ``dset`` and yield ``(partition index, value)`` per partition."""
+                gather: bool = False) -> Iterator[tuple[int, Any]]:
+    """Run the job computing ``dset`` and yield ``(partition index, value)`` per partition.
+
+    ``gather``: the caller keeps every value (collect and friends, unlike icollect's stream),
+    so together they may not exceed ``bndl.execute.max_result_size``.
+    """
     ctx = dset.ctx
     if ctx is None:
         raise RuntimeError(
             f"{dset!r} has no context here: actions can only be started on the driver, "
             "not inside a task")
     ctx._check_running()
-    from bndl_dask.worker.runtime import in_task
-
     if in_task():
         raise RuntimeError("Actions cannot run inside a task; compute what the task needs first")
     if (parts is None and not dset.parts()) or (parts is not None and not parts):
         return
     job, final, planner = plan_job(dset, parts, name, transform)
+    prefetch = None
     if transform is None:  # whole partitions come back: hold only a few ahead of the consumer
-        job.result_prefetch = int(ctx.conf.get("bndl.compute.icollect_buffer") or 4)
+        prefetch = int(ctx.conf.get("bndl.compute.icollect_buffer") or 4)
+    limit = max_result_size(ctx.conf.get("bndl.execute.max_result_size")) if gather else None
+    bound = ResultBound(limit, f"{name} of {dset!r} ({dset.callsite})", len(final)) \
+        if limit else None
     final_set = set(final)
     try:
-        for task in ctx.execute(job, order_results=ordered):
+        for task in ctx.runner.run(job, order_results=ordered, prefetch=prefetch):
             computed = task.result()
             if isinstance(computed, Computed):
                 for dset_id, idx in computed.cached:
@@ -187,6 +197,8 @@ def run_dataset(dset: Dataset, parts: Sequence[int] | None = None, ordered: bool
                     if cached is not None:
                         cached._cache_locations[idx] = computed.address
                 if task in final_set:
+                    if bound is not None:
+                        bound.add(computed.value)
                     yield task.part_idx, computed.value
                     del computed
                     forget = getattr(task.future, "forget", None)
@@ -194,6 +206,4 @@ def run_dataset(dset: Dataset, parts: Sequence[int] | None = None, ordered: bool
                         forget()  # consumed: don't keep it until the job ends
     finally:
         if planner.shuffles:
-            from bndl_dask.datasets.shuffle_service import release_shuffles
-
             release_shuffles(ctx, [s.id for s in planner.shuffles])

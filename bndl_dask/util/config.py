@@ -185,6 +185,8 @@ _POSITIVE_INTS = {
     "bndl.execute.attempts": 1,
     "bndl.execute.concurrency": 1,
 }
+#: of those, settings for which null means "bndl decides" (concurrency: the workers' threads)
+_NULLABLE = {"bndl.execute.concurrency"}
 
 
 def check_value(key: str, value: Any) -> Any:
@@ -198,7 +200,7 @@ def check_value(key: str, value: Any) -> Any:
     3
     """
     minimum = _POSITIVE_INTS.get(key)
-    if minimum is None:
+    if minimum is None or (value is None and key in _NULLABLE):
         return value
     number = None
     if isinstance(value, int) and not isinstance(value, bool):

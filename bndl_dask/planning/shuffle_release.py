@@ -1,4 +1,4 @@
-"""Driver-side control of the worker-side shuffle store."""
+"""Dropping the worker-side shuffle data of finished jobs (driver side)."""
 
 from __future__ import annotations
 
