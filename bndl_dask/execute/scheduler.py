@@ -50,7 +50,14 @@ from bndl_dask.execute.exceptions import (
 )
 from bndl_dask.execute.job import BarrierTask, Task
 from bndl_dask.worker.identity import WorkerHandle
-from bndl_dask.worker.runtime import TaskFailure, TaskMeta, TaskOutcome, inject_cancel, invoke
+from bndl_dask.worker.runtime import (
+    TaskFailure,
+    TaskMeta,
+    TaskOutcome,
+    inject_cancel,
+    invoke,
+    unshipped_failure,
+)
 from bndl_dask.worker.slots import SLOT_RESOURCE, SLOTS
 
 logger = logging.getLogger(__name__)
@@ -754,6 +761,9 @@ class Scheduler:
         for (task, future), outcome in zip(items, outcomes):
             if outcome is None:
                 failures.append((task, None, future))
+                continue
+            if unshipped_failure(outcome) is not None:  # the result could not leave its worker
+                failures.append((task, unshipped_failure(outcome), future))
                 continue
             self._outcomes[task] = outcome
             self._in_flight.discard(task)
