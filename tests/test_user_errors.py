@@ -13,8 +13,10 @@ import textwrap
 import threading
 
 import pytest
+from distributed.protocol.serialize import deserialize, serialize
 
 from bndl_dask.execute import BarrierTask, InvocationException, Job, ResultNotPicklable, RmiTask
+from bndl_dask.worker.runtime import DepRef, TaskOutcome, _resolve, unshipped_failure
 
 #: run as ``python script.py``: ``Boom`` lives in the script's ``__main__``, so the workers only
 #: know it through cloudpickle. Prints what it caught as one JSON line.
@@ -184,3 +186,46 @@ def test_unpicklable_function_says_why(ctx):
     assert "guarded" in message and "cannot be pickled" in message
     assert "_thread.lock" in message
     assert "test_user_errors.py:" in message
+
+
+class NeedsTwoArguments(Exception):
+    def __init__(self, what, why):  # pickles, but does not unpickle: args holds one string
+        super().__init__(f"{what} because {why}")
+
+
+def raise_needs_two(x):
+    raise NeedsTwoArguments(x, "of a test")
+
+
+def test_exception_that_cannot_travel_is_described(ctx):
+    with pytest.raises(InvocationException) as info:
+        ctx.range(2).map(raise_needs_two).collect()
+    message = str(info.value)
+    assert "NeedsTwoArguments" in message and "because of a test" in message
+    assert "super().__init__" in message
+
+
+def sent(outcome: TaskOutcome, context: dict | None) -> object:
+    """``outcome`` through dask's own serialization, as a comm (with a context) or a spill
+    to disk (without) does it."""
+    header, frames = serialize(outcome, serializers=("dask", "pickle"), on_error="raise",
+                               context=context)
+    return deserialize(header, frames)
+
+
+def test_outcome_travels_with_its_fields():
+    outcome = TaskOutcome([1, "a"], "worker-x", "tcp://127.0.0.1:1", [("acc", 1)], "k", "label")
+    assert sent(outcome, {"recipient": "somewhere"}) == outcome
+
+
+def test_unpicklable_outcome_sent_to_a_dependent_raises_where_used():
+    outcome = TaskOutcome([threading.Lock()], "worker-x", "tcp://127.0.0.1:1", [], "key-1",
+                          "partition 3 of <Dataset d> (script.py:7)")
+    received = sent(outcome, {"recipient": "somewhere"})
+    assert unshipped_failure(received).key == "key-1"
+    with pytest.raises(ResultNotPicklable, match=r"partition 3 of <Dataset d> \(script.py:7\)"):
+        _resolve(DepRef(0), (received,))
+    # a spill to disk is not a trip to another process: dask's own handling (keeping the value
+    # in memory) stays
+    with pytest.raises(Exception, match="_thread.lock"):
+        sent(outcome, None)

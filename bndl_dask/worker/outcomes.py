@@ -185,7 +185,9 @@ def shippable_error(exc: BaseException) -> BaseException:
         cls = type(exc)
         return RuntimeError(
             f"{cls.__module__}.{cls.__qualname__}: {exc} (the exception itself could not be "
-            f"sent from the worker: {type(problem).__name__}: {problem})")
+            f"sent from the worker: {type(problem).__name__}: {problem}; an exception class "
+            f"pickles when it passes all its constructor's arguments to super().__init__ and "
+            f"holds no locks, sockets or open files)")
 
 
 def add_pickling_hint(exc: BaseException) -> None:
