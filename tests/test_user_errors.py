@@ -103,6 +103,7 @@ def test_script_unpicklable_result_without_log_flood(script_run):
     assert caught is not None
     assert "_thread.lock" in caught["message"] and "picklable" in caught["message"], caught
     assert "TaskOutcome" not in caught["message"]
+    assert caught["is_invocation"], caught
     assert "Failed to deserialize" not in stderr
     assert len(stderr.splitlines()) <= STDERR_LINE_BOUND, stderr
 
@@ -135,7 +136,8 @@ def test_unpicklable_result_names_task_and_type(ctx, caplog):
     with pytest.raises(ResultNotPicklable) as info:
         ctx.range(4).map(lambda x: threading.Lock()).collect()
     message = str(info.value)
-    assert isinstance(info.value, TypeError)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, InvocationException)
+    assert message.count("MapPartitionsDataset") == 1, message  # said once
     assert "partition" in message and "MapPartitionsDataset" in message
     assert "test_user_errors.py:" in message  # the call site
     assert "'_thread.lock' object" in message

@@ -252,6 +252,8 @@ class _LeafResult(concurrent.futures.Future):
         fetcher.finished(self)
 
     def _resolve(self, outcome: TaskOutcome) -> None:
+        if unshipped_failure(outcome) is not None:  # the result could not leave its worker
+            raise invocation_error(outcome.error, outcome.worker, None)
         self._on_outcome(outcome)
         self._result = outcome.value
         self._fetcher.releases.add((self._dask_future,))
