@@ -190,6 +190,22 @@ def test_unpicklable_function_says_why(ctx):
     assert "test_user_errors.py:" in message
 
 
+class ModuleBoom(Exception):
+    """Defined in a test module: the workers import it by name."""
+
+
+def raise_module_boom(x):
+    raise ModuleBoom(f"module {x}")
+
+
+def test_exception_class_of_a_test_module(ctx):
+    with pytest.raises(ModuleBoom) as info:
+        ctx.range(2).map(raise_module_boom).collect()
+    assert isinstance(info.value, InvocationException)
+    assert type(info.value.__cause__) is ModuleBoom
+    assert "ModuleBoom: module" in info.value.remote_traceback
+
+
 class NeedsTwoArguments(Exception):
     def __init__(self, what, why):  # pickles, but does not unpickle: args holds one string
         super().__init__(f"{what} because {why}")
