@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bndl_dask.worker.exceptions import DependenciesFailed, TaskCancelled
+from bndl_dask.worker.outcomes import ResultNotPicklable
 from bndl_dask.worker.runtime import register_rerun_error
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "JobAborted",
     "JobStuckError",
     "NoWorkersError",
+    "ResultNotPicklable",
     "ResultTooLarge",
     "SchedulerError",
     "TaskCancelled",
@@ -88,6 +90,8 @@ def invocation_error(
     where = f" on {worker}" if worker else ""
     what = f" in {task}" if task else ""
     message = f"An exception was raised{where}{what}: {cls.__name__}: {original}"
+    for note in getattr(original, "__notes__", ()):  # e.g. what to do about a pickling error
+        message += f" {note}"
     try:
         wrapped = wrapper_cls.__new__(wrapper_cls)
         Exception.__init__(wrapped, message)

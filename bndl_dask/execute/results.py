@@ -12,9 +12,9 @@ from typing import Any
 from dask.sizeof import sizeof
 from dask.utils import format_bytes
 
-from bndl_dask.execute.exceptions import ResultTooLarge
+from bndl_dask.execute.exceptions import ResultTooLarge, invocation_error
 from bndl_dask.execute.releases import deferred_releases
-from bndl_dask.worker.runtime import TaskOutcome
+from bndl_dask.worker.runtime import TaskOutcome, unshipped_failure
 
 
 class LeafFetcher:
@@ -134,6 +134,8 @@ class LeafResult(concurrent.futures.Future):
         fetcher.finished(self)
 
     def _resolve(self, outcome: TaskOutcome) -> None:
+        if unshipped_failure(outcome) is not None:  # the result could not leave its worker
+            raise invocation_error(outcome.error, outcome.worker, None)
         self._on_outcome(outcome)
         self._result = outcome.value
         self._fetcher.releases.add((self._dask_future,))

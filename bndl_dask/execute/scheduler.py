@@ -55,7 +55,14 @@ from bndl_dask.execute.results import LeafFetcher, LeafResult
 from bndl_dask.execute.settings import ExecuteSettings
 from bndl_dask.execute.state import JobState
 from bndl_dask.worker.identity import WorkerHandle
-from bndl_dask.worker.runtime import TaskFailure, TaskMeta, TaskOutcome, inject_cancel, invoke
+from bndl_dask.worker.runtime import (
+    TaskFailure,
+    TaskMeta,
+    TaskOutcome,
+    inject_cancel,
+    invoke,
+    unshipped_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -439,6 +446,9 @@ class Scheduler:
         for (task, future), outcome in zip(items, outcomes):
             if outcome is None:
                 failures.append((task, None, future))
+                continue
+            if unshipped_failure(outcome) is not None:  # the result could not leave its worker
+                failures.append((task, unshipped_failure(outcome), future))
                 continue
             self.state.outcomes[task] = outcome
             self.state.in_flight.discard(task)

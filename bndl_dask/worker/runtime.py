@@ -22,6 +22,12 @@ from distributed import get_worker
 
 from bndl_dask.worker.exceptions import DependenciesFailed, TaskCancelled
 from bndl_dask.worker.identity import WorkerHandle
+from bndl_dask.worker.outcomes import (
+    UnshippableOutcome,
+    add_pickling_hint,
+    register_outcome_serialization,
+    shippable_error,
+)
 from bndl_dask.worker.services import services_for
 
 _local = threading.local()
@@ -73,6 +79,11 @@ class TaskOutcome:
     worker: str
     address: str
     accumulator_updates: list = field(default_factory=list)
+    key: str = ""  # the task attempt's dask key, and its label for errors (see TaskMeta)
+    label: str = ""
+
+
+register_outcome_serialization(TaskOutcome)
 
 
 class TaskFailure(Exception):
@@ -145,7 +156,7 @@ def _unpickle_spec(spec: bytes, meta: TaskMeta) -> tuple[Callable, tuple, dict]:
 def _resolve(value: Any, deps: tuple) -> Any:
     if isinstance(value, DepRef):
         dep = deps[value.index]
-        return dep.value if isinstance(dep, TaskOutcome) else dep
+        return dep.value if isinstance(dep, (TaskOutcome, UnshippableOutcome)) else dep
     return value
 
 
@@ -178,18 +189,24 @@ def invoke(meta: TaskMeta, spec: bytes, *deps: Any) -> TaskOutcome:
             raise
         if meta.final and not isinstance(exc, _RERUN_ERRORS):
             services.cancel_job(meta.job)  # the job fails: start none of its other tasks here
+        add_pickling_hint(exc)
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         raise TaskFailure(meta.key, handle.name, _picklable(exc), tb) from None
-    return TaskOutcome(value, handle.name, handle.address, runtime.accumulator_updates)
+    return TaskOutcome(value, handle.name, handle.address, runtime.accumulator_updates,
+                       meta.key, meta.label)
+
+
+def unshipped_failure(outcome: Any) -> TaskFailure | None:
+    """The failure of the task whose result could not leave its worker (None for a result that
+    arrived): what the driver fails that task with when it fetched the result for its own use."""
+    if not isinstance(outcome, UnshippableOutcome):
+        return None
+    return TaskFailure(outcome.key, outcome.worker, outcome.error, "")
 
 
 def _picklable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a RuntimeError describing it."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        return RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
+    return shippable_error(exc)
 
 
 def inject_cancel(dask_worker, job: str) -> list[str]:
