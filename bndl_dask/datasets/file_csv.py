@@ -15,12 +15,13 @@ import codecs
 import io
 from typing import Any
 
-from bndl_dask.datasets.file_pieces import pieces
+from bndl_dask.datasets.file_pieces import FilesPartition, pieces
 from bndl_dask.datasets.interop import _pandas
 from bndl_dask.datasets.interop_datasets import DistributedDataFrame, _concat
-from bndl_dask.util.text_chunks import is_line_splittable
+from bndl_dask.util.text_chunks import is_line_splittable, stream_blocks
 
 SAMPLE_ROWS = 100
+SAMPLE_BYTES = 256 * 1024
 #: what pandas needs to read a header row (and nothing that drops or moves columns)
 _HEADER_KEYS = ("sep", "delimiter", "header", "names", "skiprows", "skipinitialspace",
                 "quotechar", "quoting", "doublequote", "escapechar", "comment", "encoding",
@@ -72,23 +73,27 @@ class _CsvSample:
 
     def __call__(self, part, data):
         pd = _pandas()
-        for _, offset, _, blocks in pieces(part, data, self.aligned, stream=True):
+        for name, offset, _, blocks in pieces(part, data, self.aligned, stream=True):
             if offset:
                 continue
+            if isinstance(part.src, FilesPartition):
+                # the file's head, not just this piece: a small piece says little about dtypes
+                with part.src.open(name) as file:
+                    blocks = list(stream_blocks(file, SAMPLE_BYTES))[:2] + [b""]
             blocks = iter(blocks)
             head = next(blocks, b"")
             rest = next(blocks, None)
             kwargs = dict(self.kwargs)
-            if rest is not None and not kwargs.get("skipfooter"):
+            if rest and not kwargs.get("skipfooter"):
                 cut = head.rfind(b"\n") + 1  # whole lines are enough for SAMPLE_ROWS rows
                 head = head[:cut] if cut else head + rest + b"".join(blocks)
                 kwargs["nrows"] = min(kwargs.get("nrows") or SAMPLE_ROWS, SAMPLE_ROWS)
-            elif rest is not None:
+            elif rest:
                 head += rest + b"".join(blocks)
             try:
                 frame = pd.read_csv(io.BytesIO(head), **kwargs)
             except pd.errors.ParserError:
-                if rest is None:
+                if not rest:
                     raise
                 continue  # a quoted line break in the head: the full parse reports it
             yield frame.iloc[:0]
@@ -97,7 +102,7 @@ class _CsvSample:
 
 class _ParseCsvPieces:
     def __init__(self, kwargs: dict, meta: Any, aligned: bool):
-        self.kwargs, self.meta, self.aligned = kwargs, meta, aligned
+        self.kwargs, self.meta, self.aligned = _keep_text_columns(kwargs, meta), meta, aligned
 
     def __call__(self, part, data):
         columns: dict[str, list] = {}
@@ -109,9 +114,11 @@ class _ParseCsvPieces:
                 if name not in columns:
                     columns[name] = self._file_columns(part.src, name)
                 blob, kwargs = self._continuation(blob, columns[name])
+            if not whole and not blob.strip():
+                continue  # no line starts in this piece
             frame = self._read(blob, kwargs, name, offset, whole)
             frames.append(_widen(frame, self.meta))
-        return _concat(frames, self.meta)
+        return _concat_pieces(frames, self.meta)
 
     def _file_columns(self, source: Any, name: str) -> list:
         """All column names of file ``name`` (before ``usecols`` and ``index_col``)."""
@@ -142,6 +149,33 @@ class _ParseCsvPieces:
                 f"quoted field: a quoted value holds a line break, and the file was cut at line "
                 f"breaks to be read in parallel. Read this file whole: "
                 f"ctx.files(path, split=False).parse_csv(...)") from exc
+
+
+def _keep_text_columns(kwargs: dict, meta: Any) -> dict:
+    """``kwargs`` with ``dtype=`` naming the sample's text columns: a piece whose values of
+    such a column all look like numbers (or are all empty) keeps them as the text pandas gives
+    the whole file ('007' stays '007')."""
+    dtype = kwargs.get("dtype")
+    if meta is None or (dtype is not None and not isinstance(dtype, dict)):
+        return kwargs
+    text = {column: kind for column, kind in getattr(meta, "dtypes", {}).items()
+            if getattr(kind, "kind", None) == "O"}  # object and string dtypes
+    if not text:
+        return kwargs
+    return {**kwargs, "dtype": {**text, **(dtype or {})}}
+
+
+def _concat_pieces(frames: list, meta: Any) -> Any:
+    """One frame of a partition's pieces; renumbered only when the index is pandas' default
+    (a named index, as from ``index_col``, is data)."""
+    pd = _pandas()
+    non_empty = [frame for frame in frames if len(frame)]
+    if len(non_empty) == 1:
+        return non_empty[0]
+    if not non_empty:
+        return _concat(frames, meta)
+    default = all(isinstance(f.index, pd.RangeIndex) and f.index.name is None for f in non_empty)
+    return pd.concat(non_empty, ignore_index=default)
 
 
 def _widen(frame: Any, meta: Any) -> Any:

@@ -54,9 +54,10 @@ def is_line_splittable(encoding: str | None) -> bool:
     if encoding is None:
         return True
     try:
-        return "\n\r".encode(encoding) == b"\n\r" and "a\n".encode(encoding) == b"a\n"
+        data = "a\n\r".encode(encoding)
     except (LookupError, UnicodeError):
         return False
+    return data in (b"a\n\r", codecs.BOM_UTF8 + b"a\n\r")
 
 
 def piece_encoding(encoding: str, offset: int) -> str:
