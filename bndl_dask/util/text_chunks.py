@@ -43,9 +43,14 @@ class FileDecodeError(UnicodeDecodeError):
         return made
 
     def __str__(self) -> str:
-        bad = self.object[self.start:self.end]
-        return (f"{self.filename!r} is not valid {self.encoding}: byte {bad[:4].hex(' ')} at "
-                f"offset {self.offset} of the file ({self.reason}). Pass the file's encoding "
+        # from args: a copy made without __init__ (as exception wrappers make) lacks the fields
+        try:
+            encoding, obj, start, end, reason = self.args
+            bad = bytes(obj[start:end][:4]).hex(" ")
+        except (TypeError, ValueError):
+            return super().__str__()
+        return (f"{self.filename!r} is not valid {encoding}: byte {bad} at offset "
+                f"{self.offset} of the file ({reason}). Pass the file's encoding "
                 f"(encoding='latin-1', ...), or errors='replace' to read it anyway")
 
 
