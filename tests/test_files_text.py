@@ -129,6 +129,25 @@ def test_large_file_is_read_in_parallel(ctx, tmp_path):
         ctx.conf[key] = old
     # split=False keeps the file in one partition
     assert ctx.files(path, split=False).lines().pcount == 1
+    # files listed by the workers are cut too, each piece bound to the listing host
+    listed = ctx.files(path, psize_bytes=1024 * 1024, location="workers").lines()
+    hosts = len({w.host for w in ctx.workers})
+    assert listed.pcount >= 4 * hosts
+    assert listed.count() == 70_000 * hosts
+
+
+def test_memory_files_cut_anywhere(ctx):
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    text = "".join(f"{i} grüße\r\n" for i in range(50))
+    fs.pipe("/bndl-text-cut/a.txt", text.encode())
+    try:
+        dset = ctx.files("memory:///bndl-text-cut", split=True, psize_bytes=37)
+        assert dset.pcount > 10
+        assert dset.lines().collect() == text.splitlines(keepends=True)
+        assert "".join(dset.decode().values().collect()) == text
+    finally:
+        fs.rm("/bndl-text-cut", recursive=True)
 
 
 def test_decode_error_names_file_offset_and_encoding(ctx, tmp_path):
