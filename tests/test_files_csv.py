@@ -122,3 +122,15 @@ def test_crlf_rows_cut_anywhere(ctx, tmp_path):
     for psize_bytes in range(20, 60, 7):
         frame = ctx.files(str(path), split=True, psize_bytes=psize_bytes).parse_csv().collect()
         _check(frame, pd.read_csv(io.BytesIO(text.encode())))
+
+
+def test_decompressed_files_and_encoding(ctx, tmp_path):
+    import gzip
+
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"z{i}.csv.gz"
+        path.write_bytes(gzip.compress(f"k;v\n{i};grüße {i}\n{i + 10};ß\n".encode("latin-1")))
+        paths.append(str(path))
+    frame = ctx.files(paths).decompress().parse_csv(sep=";", encoding="latin-1").collect()
+    _check(frame, _expected(paths, sep=";", encoding="latin-1"))

@@ -10,6 +10,7 @@ import pickle
 from collections import Counter
 from operator import add
 
+import dask
 import pytest
 
 STDLIB = sorted(glob.glob(os.path.join(os.path.dirname(os.__file__), "*.py")))
@@ -97,16 +98,11 @@ def test_bom_only_at_file_start(ctx, tmp_path):
 
 def test_split_uses_the_default_partition_size(ctx, tmp_path):
     path = _write(tmp_path / "lines.txt", b"".join(b"%05d\n" % i for i in range(2000)))
-    key = "bndl.compute.files.psize_bytes"
-    old = ctx.conf[key]
-    ctx.conf[key] = 1200
-    try:
+    with dask.config.set({"bndl.compute.files.psize_bytes": 1200}):
         dset = ctx.files(path, split=b"\n")
-        sizes = dset.values().map(len).collect()
-        assert max(sizes) <= 1200 and len(sizes) == math.ceil(12000 / 1200)
-        assert dset.lines().collect() == _lines(path)
-    finally:
-        ctx.conf[key] = old
+    sizes = dset.values().map(len).collect()
+    assert max(sizes) <= 1200 and len(sizes) == math.ceil(12000 / 1200)
+    assert dset.lines().collect() == _lines(path)
     assert ctx.files(path, split="\n").pcount >= 1  # the shipped default
 
 
@@ -118,15 +114,10 @@ def test_large_file_is_read_in_parallel(ctx, tmp_path):
     assert lines.pcount >= ctx.default_pcount >= 2
     assert lines.count() == 70_000
     assert lines.map(len).glom().map(sum).collect() and lines.distinct().collect() == [line]
-    key = "bndl.compute.pcount"
-    old = ctx.conf.get(key)
-    ctx.conf[key] = 4  # a cluster with 4 task slots
-    try:
+    with dask.config.set({"bndl.compute.pcount": 4}):  # as on a cluster with 4 task slots
         lines = ctx.files(path).lines()
-        assert lines.pcount >= 4
-        assert lines.count() == 70_000
-    finally:
-        ctx.conf[key] = old
+    assert lines.pcount >= 4
+    assert lines.count() == 70_000
     # split=False keeps the file in one partition
     assert ctx.files(path, split=False).lines().pcount == 1
     # files listed by the workers are cut too, each piece bound to the listing host
