@@ -1,373 +1,64 @@
 """``ctx.files``: datasets of file contents, read on the workers.
 
 The driver (or, with ``location='workers'``, one worker per host) only *lists* files and their
-sizes and cuts them into chunks (cutting at separators needs to read the files: a worker that
-sees the driver's files does that); a partition carries ``(file name, offset, length)`` triples and
-the worker that computes it opens and reads the files itself. Plain paths use the local file
-system; paths with a protocol (``file://``, ``memory://``, ``s3://`` ...) go through fsspec.
+sizes and cuts them into chunks (``bndl_dask.util.file_plan``; cutting at separators needs to read
+the files: a worker that sees the driver's files does that); a partition carries ``(file name,
+offset, length)`` triples and the worker that computes it opens and reads the files itself
+(``file_pieces``). Plain paths use the local file system; paths with a protocol (``file://``,
+``memory://``, ``s3://`` ...) go through fsspec.
 
 ``memory://`` is fsspec's in-process file system: worker processes cannot see the driver's, so
-for it (alone) the driver reads the bytes and ships them inside the partitions.
+for it (alone) the driver reads the files and ships them inside the partitions.
 """
 
 from __future__ import annotations
 
-import errno
-import glob
-import gzip
-import io
 import os
-import socket
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from bndl_dask.datasets.core import Partition, check_callable
+from bndl_dask.datasets.core import check_callable
 from bndl_dask.datasets.dataset import Dataset
+from bndl_dask.datasets.file_pieces import Decode, Decompress, FilesPartition, Lines
 from bndl_dask.datasets.narrow import MapPartitionsDataset
+from bndl_dask.util.file_plan import Chunk, cut_for_lines, halve_until, list_and_plan
+from bndl_dask.util.filesystem import FileSystem, local_hosts
+from bndl_dask.util.text_chunks import is_line_splittable
 
 DEFAULT_PSIZE_BYTES = 16 * 1024 * 1024
 DEFAULT_PSIZE_FILES = 10_000
 LOCATIONS = ("driver", "workers")
-_READ_BLOCK = 1024 * 1024
-
-#: a piece of a file: (file name, offset, length, whether it is the whole file)
-Chunk = tuple
-
-
-# -- file systems ----------------------------------------------------------------------------------
-
-class FileSystem:
-    """Lists and reads files: the local file system, or an fsspec one for URLs.
-
-    Picklable (it travels inside partitions); the fsspec object is made again where needed.
-    """
-
-    def __init__(self, protocol: str | None = None, storage_options: dict | None = None):
-        self.protocol = protocol
-        self.storage_options = dict(storage_options or {})
-        self._fs = None
-
-    @classmethod
-    def for_path(cls, path: str, storage_options: dict | None = None) -> FileSystem:
-        import fsspec.core
-
-        protocol, _ = fsspec.core.split_protocol(path)
-        if protocol is not None and len(protocol) == 1:  # a Windows drive letter, not a protocol
-            protocol = None
-        return cls(protocol, storage_options)
-
-    def __getstate__(self) -> dict:
-        return {"protocol": self.protocol, "storage_options": self.storage_options}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._fs = None
-
-    @property
-    def fs(self):
-        if self._fs is None:
-            import fsspec
-
-            self._fs = fsspec.filesystem(self.protocol, **self.storage_options)
-        return self._fs
-
-    @property
-    def process_local(self) -> bool:
-        """Whether files only exist in the process that made them (fsspec's memory://)."""
-        return self.protocol == "memory"
-
-    @property
-    def on_local_disk(self) -> bool:
-        return self.protocol in (None, "file", "local")
-
-    def name(self, path: str) -> str:
-        """The name users see: the path as given, or a full URL for fsspec file systems."""
-        if self.protocol is None:
-            return path
-        return self.fs.unstrip_protocol(self.fs._strip_protocol(path))
-
-    # listing: each returns full names (see ``name``)
-
-    def kind(self, path: str) -> str | None:
-        """'file', 'directory' or None when ``path`` does not exist."""
-        if self.protocol is None:
-            if os.path.isfile(path):
-                return "file"
-            return "directory" if os.path.isdir(path) else None
-        try:
-            info = self.fs.info(path)
-        except (FileNotFoundError, OSError):
-            return None
-        return "directory" if info.get("type") == "directory" else "file"
-
-    def size(self, path: str) -> int:
-        if self.protocol is None:
-            return os.stat(path).st_size
-        return int(self.fs.size(path))
-
-    def glob(self, pattern: str, recursive: bool) -> list[str]:
-        if self.protocol is None:
-            return sorted(glob.glob(pattern, recursive=recursive))
-        return sorted(self.name(p) for p in self.fs.glob(pattern))
-
-    def entries(self, directory: str) -> list[tuple[str, str, int]]:
-        """``(name, 'file'|'directory', size)`` of a directory's entries, sorted by name."""
-        out = []
-        if self.protocol is None:
-            with os.scandir(directory) as scan:
-                for entry in scan:
-                    if entry.is_dir():
-                        out.append((entry.path, "directory", 0))
-                    elif entry.is_file():
-                        out.append((entry.path, "file", entry.stat().st_size))
-        else:
-            for info in self.fs.ls(directory, detail=True):
-                kind = "directory" if info.get("type") == "directory" else "file"
-                name = self.name(info["name"])
-                if name.rstrip("/") != self.name(directory).rstrip("/"):  # some list themselves
-                    out.append((name, kind, int(info.get("size") or 0)))
-        return sorted(out)
-
-    # reading
-
-    def open(self, path: str, mode: str = "rb", **kwargs: Any):
-        if self.protocol is None:
-            return open(path, mode, **kwargs)
-        return self.fs.open(path, mode, **kwargs)
-
-    def read(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
-        with self.open(path, "rb") as file:
-            if offset:
-                file.seek(offset)
-            return file.read() if length is None else file.read(length)
-
-    def separator_ends(self, path: str, sep: bytes) -> Iterator[int]:
-        """Offsets just after each occurrence of ``sep`` in the file, then its size when the
-        file does not end with ``sep``."""
-        offset, data = 0, b""  # data: unconsumed bytes, starting at file offset ``offset``
-        last = 0
-        with self.open(path, "rb") as file:
-            while True:
-                block = file.read(_READ_BLOCK)
-                if not block:
-                    break
-                data += block
-                start = 0
-                while True:
-                    found = data.find(sep, start)
-                    if found < 0:
-                        break
-                    start = found + len(sep)
-                    last = offset + start
-                    yield last
-                # keep what may be the start of a separator cut by the block boundary
-                cut = max(start, len(data) - (len(sep) - 1))
-                offset += cut
-                data = data[cut:]
-        size = offset + len(data)
-        if size > last:
-            yield size
-
-
-# -- listing and cutting into partitions ---------------------------------------------------------
-
-def _has_magic(path: str) -> bool:
-    return any(c in path for c in "*?[")
-
-
-def _not_found(root: Any) -> FileNotFoundError:
-    return FileNotFoundError(errno.ENOENT, "files root does not exist", str(root))
-
-
-def list_files(fs: FileSystem, root: str | Iterable[str], recursive: bool = True,
-               dfilter: Callable | None = None, ffilter: Callable | None = None,
-               ) -> list[tuple[str, int]]:
-    """``(name, size)`` of the files ``root`` designates, in listing order."""
-    found: list[tuple[str, int]] = []
-
-    def scan(directory: str) -> None:
-        for name, kind, size in fs.entries(directory):
-            if kind == "file":
-                if ffilter is None or ffilter(name):
-                    found.append((name, size))
-            elif recursive and (dfilter is None or dfilter(name)):
-                scan(name)
-
-    if isinstance(root, str):
-        if fs.protocol is None:
-            root = os.path.expanduser(root)
-        if _has_magic(root):
-            matches = fs.glob(root, recursive)
-            if not matches:
-                raise FileNotFoundError(errno.ENOENT, "no files match", root)
-        else:
-            matches = [root]
-        for match in matches:
-            kind = fs.kind(match)
-            if kind == "file":
-                if ffilter is None or ffilter(match):
-                    found.append((fs.name(match), fs.size(match)))
-            elif kind == "directory":
-                scan(match)
-            else:
-                raise _not_found(match)
-    else:
-        for name in root:
-            if not isinstance(name, str):
-                raise TypeError(f"file names must be str, got {name!r}")
-            kind = fs.kind(name)
-            if kind is None:
-                raise _not_found(name)
-            if kind != "file":
-                raise ValueError(f"{name!r} is not a regular file")
-            found.append((fs.name(name), fs.size(name)))
-    return found
-
-
-def plan_partitions(fs: FileSystem, files: Sequence[tuple[str, int]], psize_bytes: int | None,
-                    psize_files: int | None, split: bool | bytes) -> list[list[Chunk]]:
-    """Cut ``files`` greedily into partitions of chunks (BNDL's rules, see ``ctx.files``)."""
-    parts: list[list[Chunk]] = []
-    current: list[Chunk] = []
-    used = 0
-
-    def flush() -> None:
-        nonlocal current, used
-        if current:
-            parts.append(current)
-        current, used = [], 0
-
-    def files_full() -> bool:
-        return psize_files is not None and len(current) >= psize_files
-
-    for name, size in files:
-        if split is False or size == 0:
-            if current and (files_full() or (psize_bytes is not None
-                                              and used + size > psize_bytes)):
-                flush()
-            current.append((name, 0, size, True))
-            used += size
-            continue
-        position = 0
-        if split is True:
-            while position < size:
-                if files_full() or used >= psize_bytes:
-                    flush()
-                take = min(size - position, psize_bytes - used)
-                current.append((name, position, take, position == 0 and take == size))
-                used += take
-                position += take
-            continue
-        ends = fs.separator_ends(name, split)
-        pending = next(ends, None)
-        while position < size:
-            if files_full():
-                flush()
-            room = psize_bytes - used
-            best = None
-            while pending is not None and pending - position <= room:
-                best = pending
-                pending = next(ends, None)
-            if best is None:
-                if current:
-                    flush()
-                    continue
-                best = pending  # nothing fits an empty partition: one oversize piece
-                pending = next(ends, None)
-            current.append((name, position, best - position, position == 0 and best == size))
-            used += best - position
-            position = best
-    flush()
-    return parts
-
-
-def _halve_until(parts: list[list[Chunk]], target: int) -> list[list[Chunk]]:
-    """Split partitions of several chunks in halves until there are ``target`` of them."""
-    while len(parts) < target and any(len(p) > 1 for p in parts):
-        halved = []
-        for part in parts:
-            if len(part) > 1:
-                middle = len(part) // 2
-                halved.extend((part[:middle], part[middle:]))
-            else:
-                halved.append(part)
-        parts = halved
-    return parts
-
-
-def list_and_plan(fs: FileSystem, root: Any, recursive: bool, dfilter: Callable | None,
-                  ffilter: Callable | None, psize_bytes: int | None, psize_files: int | None,
-                  split: bool | bytes) -> list[list[Chunk]]:
-    """List and cut into partitions; runs on the driver or on a worker (``location``)."""
-    files = list_files(fs, root, recursive, dfilter, ffilter)
-    return plan_partitions(fs, files, psize_bytes, psize_files, split)
-
-
-def _local_hosts() -> set[str]:
-    hosts = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
-    try:
-        hosts.add(socket.gethostbyname(socket.gethostname()))
-    except OSError:
-        pass
-    return hosts
-
-
-# -- the dataset -----------------------------------------------------------------------------------
-
-class FilesPartition(Partition):
-    """Chunks of files; reading happens in ``_compute``, on the worker."""
-
-    def __init__(self, dset: FilesDataset, idx: int, chunks: list[Chunk],
-                 host: str | None = None, payload: list[bytes] | None = None):
-        super().__init__(dset, idx)
-        self.chunks = chunks
-        self.host = host          # location='workers': the host whose file system was listed
-        self.payload = payload    # memory:// only: the bytes, read on the driver
-
-    def _compute(self) -> Iterator[tuple[str, bytes]]:
-        if self.payload is not None:
-            yield from ((chunk[0], blob) for chunk, blob in zip(self.chunks, self.payload))
-            return
-        fs = self.dset.fs
-        for name, offset, length, whole in self.chunks:
-            yield name, fs.read(name, 0 if whole else offset, None if whole else length)
-
-    def locality(self, workers):
-        result = super().locality(workers)
-        if self.host is not None:
-            hosts, forbid_others = {self.host}, True
-        elif self.payload is None and self.dset.fs.on_local_disk:
-            hosts, forbid_others = _local_hosts(), False
-        else:
-            return result
-        for worker in workers:
-            current = result.get(worker.name, 0)
-            if worker.host in hosts:
-                if 0 <= current < 3:
-                    result[worker.name] = 3
-            elif forbid_others:
-                result[worker.name] = -1
-        return result
 
 
 class FileContentsMethods:
     """``decode``, ``lines``, ``decompress`` and ``parse_csv`` on ``(filename, bytes)`` pairs."""
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict"):
-        """``(filename, str)`` pairs.
+        """``(filename, str)`` pairs. Chunks cut at arbitrary bytes (``split=True``) hold the
+        text of the lines that start in them, so no character is cut.
+
+        A byte that is not valid in ``encoding`` raises ``FileDecodeError`` (a
+        ``UnicodeDecodeError``) naming the file and the byte's offset in it.
 
         >>> ctx.files('docs/').decode().values().map(len).collect()   # doctest: +SKIP
         """
-        return self.map_values(_Decode(encoding, errors))
+        return self.map_partitions_with_part(Decode(encoding, errors, self._cut_mid_line(True)))
 
     def lines(self, encoding: str | None = "utf-8", errors: str = "strict",
               keepends: bool = True):
-        """The lines of all files in order (bytes when ``encoding`` is None).
+        """The lines of all files in order (bytes when ``encoding`` is None), as iterating over
+        ``open(path, newline='')`` gives them: ending at ``\\n``, ``\\r\\n`` or ``\\r``.
+
+        Large files are read in parallel: with the default ``split`` of ``ctx.files``, files
+        larger than ``psize_bytes`` (or than an even share of the cluster's task slots, but at
+        least 1 MiB) are cut at line boundaries, so a 200 MB file gives at least one partition
+        per task slot. Wherever files are cut, every line is read whole, once, by one partition.
 
         >>> ctx.files('logs/*.log').lines().filter(lambda l: 'ERROR' in l).count()  # doctest: +SKIP
         """
-        stream = isinstance(self, FilesDataset) and keepends
-        return self.map_partitions_with_part(_Lines(encoding, errors, keepends, stream))
+        source = self._for_lines(encoding)
+        aligned = source._cut_mid_line(False)
+        return source.map_partitions_with_part(Lines(encoding, errors, keepends, aligned))
 
     def decompress(self, compression: str = "gzip"):
         """``(filename, decompressed bytes)``; ``'gzip'`` or ``'lz4'`` (frame or block format).
@@ -376,14 +67,34 @@ class FileContentsMethods:
         """
         if compression not in ("gzip", "lz4"):
             raise ValueError(f"Only gzip and lz4 compression is supported, not {compression!r}")
-        return FileContentsDataset(self, _Decompress(compression))
+        return FileContentsDataset(self, Decompress(compression))
 
     def parse_csv(self, sample: Any = None, **kwargs: Any):
-        """A distributed pandas DataFrame of the CSV files (see ``Dataset.parse_csv``).
+        """A distributed pandas DataFrame of the CSV files; ``kwargs`` go to
+        ``pandas.read_csv``.
+
+        Each file's header is read from its start only; pieces of a file cut at line boundaries
+        (large files are, as by ``lines``) are parsed with that file's column names. Column
+        dtypes are inferred per piece as pandas does per block; pass ``dtype=`` to fix them.
+        A quoted field with a line break in a cut file raises an error: read such files whole
+        with ``ctx.files(path, split=False)``.
 
         >>> ctx.files('data/*.csv').parse_csv().collect()   # doctest: +SKIP
         """
-        return self.decode().values().parse_csv(sample, **kwargs)
+        from bndl_dask.datasets.file_csv import parse_csv_pieces
+
+        return parse_csv_pieces(self, sample, kwargs)
+
+    # which files to read, and how (overridden by FilesDataset)
+
+    def _for_lines(self, encoding: str | None, csv_kwargs: dict | None = None):
+        return self
+
+    def _cut_mid_line(self, bytes_only: bool) -> bool:
+        return False
+
+    def _has_cut_chunks(self) -> bool:
+        return False
 
 
 class FileContentsDataset(FileContentsMethods, MapPartitionsDataset):
@@ -397,14 +108,17 @@ class FilesDataset(FileContentsMethods, Dataset):
     """
 
     def __init__(self, ctx, fs: FileSystem, plan: list[tuple[list[Chunk], str | None]],
-                 location: str):
+                 location: str, split: bool | bytes | None = False,
+                 psize_bytes: int = DEFAULT_PSIZE_BYTES):
         super().__init__(ctx)
         self.fs = fs
         self.location = location
+        self.split = split
+        self.psize_bytes = psize_bytes
         self._plan = plan
-        self._payloads: list[list[bytes]] | None = None
+        self._payloads: list[dict[str, bytes]] | None = None
         if fs.process_local:
-            self._payloads = [[fs.read(name, offset, length) for name, offset, length, _ in chunks]
+            self._payloads = [{chunk[0]: fs.read(chunk[0]) for chunk in chunks}
                               for chunks, _ in plan]
 
     def _make_parts(self):
@@ -422,6 +136,35 @@ class FilesDataset(FileContentsMethods, Dataset):
         for chunks, _ in self._plan:
             yield from chunks
 
+    def _has_cut_chunks(self) -> bool:
+        return any(not chunk[3] for chunk in self._chunks())
+
+    def _cut_mid_line(self, bytes_only: bool) -> bool:
+        """Whether some chunk ends inside a line (``bytes_only``: possibly inside a character),
+        so that text must be read line-aligned."""
+        if self.split is True:
+            cut_anywhere = True
+        elif isinstance(self.split, bytes) and not bytes_only:
+            cut_anywhere = not self.split.endswith(b"\n")
+        else:
+            return False
+        return cut_anywhere and self._has_cut_chunks()
+
+    def _for_lines(self, encoding: str | None, csv_kwargs: dict | None = None) -> FilesDataset:
+        """This dataset, or (default ``split``, uncached, large files) one that reads them in
+        line-aligned pieces."""
+        if self.split is not None or self.cached or not is_line_splittable(encoding):
+            return self
+        if csv_kwargs is not None:
+            from bndl_dask.datasets.file_csv import splittable_csv
+
+            if not splittable_csv(csv_kwargs):
+                return self
+        plan = cut_for_lines(self._plan, self.psize_bytes, self.ctx.default_pcount)
+        if plan is None:
+            return self
+        return FilesDataset(self.ctx, self.fs, plan, self.location, True, self.psize_bytes)
+
     @property
     def filenames(self) -> list[str]:
         """The file name of every chunk, in partition order."""
@@ -436,68 +179,6 @@ class FilesDataset(FileContentsMethods, Dataset):
     def size(self) -> int:
         """The total number of bytes."""
         return sum(chunk[2] for chunk in self._chunks())
-
-
-# -- partition functions ---------------------------------------------------------------------------
-
-class _Decode:
-    def __init__(self, encoding: str, errors: str):
-        self.encoding, self.errors = encoding, errors
-
-    def __call__(self, blob: bytes) -> str:
-        return blob.decode(self.encoding, self.errors)
-
-
-class _Decompress:
-    def __init__(self, compression: str):
-        self.compression = compression
-
-    def __call__(self, part, data):
-        return ((name, decompress(blob, self.compression)) for name, blob in data)
-
-
-def decompress(blob: bytes, compression: str) -> bytes:
-    if compression == "gzip":
-        return gzip.decompress(blob)
-    import lz4.block
-    import lz4.frame
-
-    if blob[:4] == b"\x04\x22\x4d\x18":  # the lz4 frame magic number
-        return lz4.frame.decompress(blob)
-    return lz4.block.decompress(blob)
-
-
-class _Lines:
-    def __init__(self, encoding: str | None, errors: str, keepends: bool, stream: bool):
-        self.encoding, self.errors = encoding, errors
-        self.keepends, self.stream = keepends, stream
-
-    def __call__(self, part, data):
-        source = part.src
-        if (self.stream and isinstance(source, FilesPartition) and source.payload is None
-                and not source.dset.cached):
-            # read whole files line by line instead of holding them in memory
-            return self._stream(source)
-        return self._split(data)
-
-    def _split(self, data):
-        for _, blob in data:
-            text = blob.decode(self.encoding, self.errors) if self.encoding else blob
-            yield from text.splitlines(self.keepends)
-
-    def _stream(self, source: FilesPartition):
-        fs = source.dset.fs
-        for name, offset, length, whole in source.chunks:
-            if not whole:
-                yield from self._split([(name, fs.read(name, offset, length))])
-                continue
-            with fs.open(name, "rb") as raw:
-                if self.encoding is None:
-                    yield from raw
-                else:
-                    text = io.TextIOWrapper(raw, encoding=self.encoding, errors=self.errors,
-                                            newline="")
-                    yield from text
 
 
 # -- ctx.files -------------------------------------------------------------------------------------
@@ -515,7 +196,7 @@ class FilesContextMixin:
     def files(self, root: str | Iterable[str], recursive: bool = True,
               dfilter: Callable[[str], bool] | None = None,
               ffilter: Callable[[str], bool] | None = None, psize_bytes: int | None = None,
-              psize_files: int | None = None, split: bool | bytes | str = False,
+              psize_files: int | None = None, split: bool | bytes | str | None = None,
               location: str = "driver", *, storage_options: dict | None = None) -> FilesDataset:
         """A dataset of ``(filename, contents as bytes)``, one per file (or chunk), read on the
         workers.
@@ -523,9 +204,19 @@ class FilesContextMixin:
         ``root`` is a file, a directory (scanned, ``recursive``ly, descending into directories
         ``dfilter`` accepts), a glob pattern, or a list of file names; ``ffilter`` picks files.
         URLs (``file://``, ``memory://``, ``s3://`` ...) are read with fsspec
-        (``storage_options`` go to the file system). Partitions hold at most ``psize_bytes`` bytes
-        and ``psize_files`` files (16 MiB and 10,000 when neither is given); ``split=True`` cuts
-        files anywhere, a ``bytes``/``str`` separator cuts just after separators.
+        (``storage_options`` go to the file system).
+
+        Partitions hold at most ``psize_bytes`` bytes and ``psize_files`` files. When neither is
+        given both take their defaults, ``bndl.compute.files.psize_bytes`` (16 MiB) and
+        ``bndl.compute.files.psize_files`` (10,000), also when splitting; giving only
+        ``psize_files`` limits the file count alone (and cannot be combined with ``split``). A
+        file larger than ``psize_bytes`` that is not split is a partition of its own.
+
+        ``split``: ``None`` (the default) keeps files whole as ``(filename, bytes)`` pairs, while
+        ``lines()`` and ``parse_csv()`` read large files in parallel, cut at line boundaries;
+        ``False`` never cuts files; ``True`` cuts them at any byte so partitions hold exactly
+        ``psize_bytes``; a ``bytes``/``str`` separator cuts just after separators. Text read
+        from cut files (``lines``, ``decode``, ``parse_csv``) is the same as from whole files.
         ``location='workers'`` lists the root on one worker per host instead of on the driver.
 
         >>> ctx.files('/var/log/*.log').lines().count()                    # doctest: +SKIP
@@ -546,12 +237,16 @@ class FilesContextMixin:
             if not split:
                 raise ValueError("the split separator must not be empty")
             split = bytes(split)
-        elif not isinstance(split, bool):
-            raise TypeError(f"split must be a bool, bytes or str, not {type(split).__name__}")
-        if split is not False and psize_bytes is None:
-            raise ValueError("split needs psize_bytes")
+        elif split is not None and not isinstance(split, bool):
+            raise TypeError(f"split must be None, a bool, bytes or str, "
+                            f"not {type(split).__name__}")
         if psize_bytes is None and psize_files is None:
-            psize_bytes, psize_files = DEFAULT_PSIZE_BYTES, DEFAULT_PSIZE_FILES
+            psize_bytes = int(self.conf.get("bndl.compute.files.psize_bytes")
+                              or DEFAULT_PSIZE_BYTES)
+            psize_files = int(self.conf.get("bndl.compute.files.psize_files")
+                              or DEFAULT_PSIZE_FILES)
+        if split not in (None, False) and psize_bytes is None:
+            raise ValueError("split needs psize_bytes (only psize_files was given)")
         if isinstance(root, (bytes, os.PathLike)):
             root = os.fsdecode(root)
         if isinstance(root, str):
@@ -565,24 +260,25 @@ class FilesContextMixin:
                 raise ValueError("files needs at least one file name")
             fs = FileSystem.for_path(root[0] if isinstance(root[0], str) else "",
                                      storage_options)
-        args = (root, recursive, dfilter, ffilter, psize_bytes, psize_files, split)
+        args = (root, recursive, dfilter, ffilter, psize_bytes, psize_files, split or False)
         if location == "driver":
             if isinstance(split, bytes) and not fs.process_local:
                 # finding separators means reading the files: a worker does that
                 parts = self._plan_on_a_worker(fs, args)
             else:
                 parts = list_and_plan(fs, *args)
-            plan = [(chunks, None) for chunks in _halve_until(parts, self.default_pcount)]
+            plan = [(chunks, None) for chunks in halve_until(parts, self.default_pcount)]
         else:
             plan = self._plan_on_workers(fs, args)
-        return FilesDataset(self, fs, plan, location)
+        return FilesDataset(self, fs, plan, location, split,
+                            psize_bytes if psize_bytes is not None else DEFAULT_PSIZE_BYTES)
 
     def _plan_on_a_worker(self, fs: FileSystem, args: tuple) -> list[list[Chunk]]:
         """List and cut on one worker that sees the driver's files (the driver when none)."""
         self.await_workers()
         workers = self.workers
         if fs.on_local_disk:
-            local = _local_hosts()
+            local = local_hosts()
             workers = [w for w in workers if w.host in local]
         if not workers:
             return list_and_plan(fs, *args)
