@@ -198,7 +198,7 @@ def test_block_formats_round_trip(serialization):
     the values) and of several segments decode to the records that went in."""
     from fractions import Fraction
 
-    from bndl_dask.worker.shuffle import (
+    from bndl_dask.worker.blocks import (
         decode_raw,
         decode_records,
         encode_pairs,

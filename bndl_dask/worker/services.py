@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import dask.config
+from distributed import get_worker
 
+from bndl_dask.util import config
 from bndl_dask.worker.blockstore import BlockStore
 from bndl_dask.worker.identity import WorkerHandle
+from bndl_dask.worker.range_serving import serve_range
 
 EXTENSION_NAME = "bndl"
 #: how many cancelled job tokens a worker remembers (a job's tokens are never reused)
@@ -39,7 +41,7 @@ class WorkerServices:
                 "memory_limit": worker.memory_manager.memory_limit,
             },
         )
-        limit_pct = float(dask.config.get("bndl.compute.memory.limit", 50))
+        limit_pct = float(config.get("bndl.compute.memory.limit", 50))
         memory_limit = worker.memory_manager.memory_limit or 4 * 2**30
         budget = int(memory_limit * limit_pct / 100)
         directory = getattr(worker, "local_directory", None)
@@ -54,6 +56,7 @@ class WorkerServices:
         worker.handlers["bndl_get_blocks"] = self.get_blocks
         worker.handlers["bndl_get_object"] = self.get_object
         worker.handlers["bndl_get_range"] = self.get_range
+        worker.handlers["bndl_get_broadcast"] = self.get_broadcast
 
     # -- running tasks and cancellation -------------------------------------------------------
 
@@ -68,10 +71,6 @@ class WorkerServices:
     def task_stopped(self, key: str) -> None:
         with self._lock:
             self._running.pop(key, None)
-
-    def running_keys(self) -> list[str]:
-        with self._lock:
-            return list(self._running)
 
     def cancel_job(self, job: str, raise_in_thread: Callable[[int], bool] | None = None
                    ) -> list[str]:
@@ -124,8 +123,6 @@ class WorkerServices:
 
     def get_range(self, shuffle_id: str, map_indices: list, limits_blob: bytes) -> dict:
         """Comm handler: the blocks of a sort's map tasks that may hold one key range."""
-        from bndl_dask.worker.range_shuffle import serve_range
-
         return serve_range(self.blocks, shuffle_id, map_indices, limits_blob)
 
     def get_object(self, key) -> dict:
@@ -136,6 +133,13 @@ class WorkerServices:
             return {"found": True, "value": to_serialize(self.objects[key])}
         if key in self.blocks:
             return {"found": True, "blob": self.blocks.get(key)}
+        return {"found": False}
+
+    def get_broadcast(self, key: str) -> dict:
+        """Comm handler: the scattered block of a broadcast value, if this worker holds it."""
+        data = self.worker.data
+        if key in data:
+            return {"found": True, "blob": data[key]}
         return {"found": False}
 
     def drop(self, predicate: Callable[[Hashable], bool]) -> int:
@@ -167,3 +171,8 @@ def services_for(worker) -> WorkerServices:
                 services = WorkerServices(worker)
                 worker.extensions[EXTENSION_NAME] = services
     return services
+
+
+def local_blocks() -> BlockStore:
+    """Inside a task: the block store of the worker it runs on."""
+    return services_for(get_worker()).blocks
