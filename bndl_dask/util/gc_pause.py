@@ -18,6 +18,11 @@ def gc_paused():
     collection every few hundred allocations, each scanning the growing heap: that costs more
     than the work itself. Nested and concurrent users (tasks in threads) are counted; the
     collector is enabled again (if it was) when the last one leaves.
+
+    >>> with gc_paused():
+    ...     rows = [(i, [i]) for i in range(100_000)]
+    >>> gc.isenabled()
+    True
     """
     with _gc_lock:
         if _gc_state["holders"] == 0:

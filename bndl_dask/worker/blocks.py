@@ -158,7 +158,6 @@ def decode_raw(raw, serialization: str) -> list:
     return loads(bytes(body), serialization)
 
 
-
 def decode_blocks(blobs: Sequence[tuple[int, bytes]], serialization: str,
                   compression: str | None) -> Iterator[tuple[int, Iterable]]:
     """``(map_idx, records)`` per block, decoded lazily (one block in memory at a time);

@@ -2,8 +2,9 @@
 
 One ``WorkerServices`` lives in ``worker.extensions['bndl']``. The worker plugin creates it when
 the context registers the plugin, and tasks create it on first use on a worker that somehow
-missed the plugin. Its comm handlers let reducers and cache readers on other workers pull blocks
-over dask's own connections.
+missed the plugin. Its comm handlers (``bndl_get_blocks``, ``bndl_get_range``, ``bndl_get_object``,
+``bndl_get_broadcast``) answer the requests of ``worker.fetch`` from other workers: shuffle, sort,
+cache and broadcast reads, over dask's own connections.
 """
 
 from __future__ import annotations

@@ -7,7 +7,12 @@ from typing import Any
 
 
 def sort_records(records: list, key: Callable | None, reverse: bool = False) -> None:
-    """Sort in place by ``key``; keys of mixed types are ordered by type name first."""
+    """Sort in place by ``key``; keys of mixed types are ordered by type name first.
+
+    >>> records = ['b', 2, None, 'a', 1.5]
+    >>> sort_records(records, None); records
+    [None, 1.5, 2, 'a', 'b']
+    """
     try:
         records.sort(key=key, reverse=reverse)
     except TypeError:
