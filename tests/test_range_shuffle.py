@@ -13,14 +13,14 @@ import pytest
 
 from bndl_dask.util.serialization import dumps
 from bndl_dask.worker.blockstore import BlockStore
+from bndl_dask.worker.manifest import Manifest
+from bndl_dask.worker.range_serving import serve_range
 from bndl_dask.worker.range_shuffle import (
     RangeBounds,
     SortedRunWriter,
     merge_range,
     range_limits,
-    serve_range,
 )
-from bndl_dask.worker.shuffle import Manifest
 
 
 def sort_in_pieces(partitions: list[list], pcount: int, key=None, reverse: bool = False,
@@ -151,9 +151,9 @@ def test_ints_that_are_not_plain_keep_their_type():
 
 
 def test_ints_without_numpy_take_the_generic_path(monkeypatch):
-    from bndl_dask.worker import shuffle
+    from bndl_dask.worker import blocks
 
-    monkeypatch.setattr(shuffle, "numpy", None)  # as on a machine without numpy
+    monkeypatch.setattr(blocks, "numpy", None)  # as on a machine without numpy
     values = list(range(3000, 0, -1))
     assert b"N" not in _block_tags(_split(values, 3))
     parts = sort_in_pieces(_split(values, 3), pcount=4, run_records=500)

@@ -198,7 +198,7 @@ def test_block_formats_round_trip(serialization):
     the values) and of several segments decode to the records that went in."""
     from fractions import Fraction
 
-    from bndl_dask.worker.shuffle import (
+    from bndl_dask.worker.blocks import (
         decode_raw,
         decode_records,
         encode_pairs,
@@ -225,3 +225,34 @@ def test_block_formats_round_trip(serialization):
     assert joined[:1] == b"C"
     assert as_tuples(decode_records(joined, serialization)) == records + records + odd
     assert as_tuples(decode_raw(memoryview(joined), serialization)) == records + records + odd
+
+
+def test_block_store_spills_the_oldest_and_reads_them_back(tmp_path):
+    """The worker's block store (zict underneath) keeps the newest blocks within its limit,
+    reads spilled ones from disk, replaces, drops and cleans up its spill directory."""
+    from bndl_dask.worker.blockstore import BlockStore
+
+    store = BlockStore(limit=25, directory=str(tmp_path))
+    keys = [("shuffle", "s", idx, 0, 0) for idx in range(5)]
+    for idx, key in enumerate(keys):
+        store.put(key, bytes([idx]) * 10)
+    assert store.spilled_count == 3 and store.memory_bytes == 20
+    assert [bytes(store.get(key)) for key in keys] == [bytes([i]) * 10 for i in range(5)]
+    store.put(keys[0], b"new")  # a spilled block replaced
+    assert bytes(store.get(keys[0])) == b"new" and len(store) == 5
+    assert store.drop(lambda key: key[2] < 2) == 2
+    assert sorted(store.keys()) == keys[2:] and keys[0] not in store
+    with pytest.raises(KeyError):
+        store.get(keys[0])
+    store.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_timeouts_are_settings():
+    """Shuffle, sort, cache and broadcast reads wait as long as bndl.worker's settings say."""
+    import dask.config
+
+    from bndl_dask.worker.fetch import fetch_timeouts
+
+    with dask.config.set({"bndl.worker.connect_timeout": 2, "bndl.worker.fetch_timeout": 30}):
+        assert fetch_timeouts() == (2.0, 30.0)

@@ -31,14 +31,6 @@ logger = logging.getLogger(__name__)
 
 SERIALIZATIONS = ("auto", "pickle", "marshal", "json", "text", "binary")
 
-_registry: weakref.WeakValueDictionary[str, BroadcastValue] = weakref.WeakValueDictionary()
-
-
-def registered(broadcast_id: str) -> BroadcastValue | None:
-    """The driver's BroadcastValue with this id, if it is still alive in this process."""
-    return _registry.get(broadcast_id)
-
-
 _MARSHAL_SCALARS = (type(None), bool, int, float, complex, str, bytes)
 _MARSHAL_CONTAINERS = (list, tuple, set, frozenset)
 
@@ -131,7 +123,7 @@ class BroadcastValue:
             logger.debug("pinning broadcast %s on the workers failed", self.id, exc_info=True)
         self._finalizer = weakref.finalize(self, _drop, self._ctx, self.id, self._future)
         self._finalizer.atexit = False
-        _registry[self.id] = self
+        worker_side.register_driver_value(self.id, self)
 
     @property
     def value(self) -> Any:

@@ -19,6 +19,7 @@ import dask.config
 from distributed import LocalCluster
 
 from bndl_dask.util import config
+from bndl_dask.util.checks import positive_int as check_count  # also used by api.context
 
 #: tasks a worker thread holds (running and waiting) under dask's root-task queueing
 WORKER_SATURATION = 4.0
@@ -88,16 +89,6 @@ def check_reachable(address: str, timeout: float) -> None:
             f"Could not reach a dask scheduler at {address} ({exc.strerror or exc}). Is "
             f"`dscheduler` (or `dask scheduler`) running there, and the address right?"
         ) from None
-
-
-def check_count(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from bndl_dask.util import serialization
+from bndl_dask.worker.fetch import fetch_from_holders
 
 if TYPE_CHECKING:
     from bndl_dask.datasets.core import DatasetCore, Partition
@@ -155,35 +156,15 @@ def _decode(blob: bytes, options) -> Any:
     return serialization.loads(raw, options["serialization"] or "pickle")
 
 
-#: seconds to reach the worker holding a cached partition before recomputing it instead
-CONNECT_TIMEOUT = 5.0
-#: seconds a remote read of a cached partition may take in all
-READ_TIMEOUT = 120.0
-
-
 def _read_remote(dask_worker, address: str, key, options) -> Any:
     """The holder's copy of a cached partition, or None when it can't be had (then the caller
-    recomputes it). A holder the scheduler no longer lists is not even tried: dask's connect
-    would retry a dead address for its whole connect timeout."""
-    from distributed.comm import connect
-    from distributed.core import send_recv
-    from distributed.utils import sync
-
-    async def fetch():
-        live = await dask_worker.scheduler.ncores(workers=[address])
-        if address not in live:
-            return {"found": False}
-        comm = await connect(address, timeout=CONNECT_TIMEOUT,
-                             **dask_worker.connection_args)
-        try:
-            return await send_recv(comm, op="bndl_get_object", key=list(key))
-        finally:
-            comm.abort()
-
-    try:
-        reply = sync(dask_worker.loop, fetch, callback_timeout=READ_TIMEOUT)
-    except Exception:
-        logger.info("cached partition %s not readable from %s; recomputing", key, address)
+    recomputes it)."""
+    answers = fetch_from_holders(dask_worker,
+                                 {address: {"op": "bndl_get_object", "key": list(key)}})
+    reply, error = answers[address]
+    if error is not None:
+        logger.info("cached partition %s not readable from %s (%s); recomputing", key, address,
+                    error)
         return None
     if not reply.get("found"):
         return None

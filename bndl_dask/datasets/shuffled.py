@@ -12,7 +12,10 @@ from operator import itemgetter
 
 from bndl_dask.datasets.core import Partition
 from bndl_dask.datasets.dataset import Dataset
+from bndl_dask.util.gc_pause import gc_paused
+from bndl_dask.worker.blocks import decode_blocks
 from bndl_dask.worker.exceptions import DependenciesFailed
+from bndl_dask.worker.manifest import writer_task_id
 from bndl_dask.worker.range_shuffle import (
     RangeBounds,
     RangeInputs,
@@ -21,14 +24,9 @@ from bndl_dask.worker.range_shuffle import (
     merge_range,
     range_limits,
 )
-from bndl_dask.worker.shuffle import (
-    ShuffleWriter,
-    decode_blocks,
-    fetch_bucket,
-    gc_paused,
-    sort_records,
-    writer_task_id,
-)
+from bndl_dask.worker.shuffle_fetch import fetch_bucket
+from bndl_dask.worker.shuffle_writer import ShuffleWriter
+from bndl_dask.worker.sorting import sort_records
 
 
 class ShufflePartition(Partition):

@@ -2,7 +2,7 @@
 
 A shuffle is a ``ShuffleDataset``: a boundary the planner splits a job at. Its source's
 partitions are written by map-side tasks into buckets kept on their workers
-(``bndl_dask.worker.shuffle``); each output partition pulls its bucket from every holder and
+(``bndl_dask.worker.shuffle_writer``); each output partition pulls its bucket from every holder and
 merges it. Key-wise operations are a narrow map-side step (combining a partition per key), a
 shuffle on the key, and a read-side merge, all fused into the map and reduce tasks.
 
@@ -26,8 +26,10 @@ from typing import Any
 
 from bndl_dask.datasets.core import check_callable, user_callsite
 from bndl_dask.datasets.transformations import getter
+from bndl_dask.util.gc_pause import gc_paused
 from bndl_dask.util.serialization import COMPRESSIONS, SERIALIZATIONS
-from bndl_dask.worker.shuffle import KINDS, gc_paused, sort_records
+from bndl_dask.worker.shuffle_writer import KINDS
+from bndl_dask.worker.sorting import sort_records
 
 _first = itemgetter(0)
 _IGNORED_OPTIONS = ("min_mem_pct", "max_mem_pct")

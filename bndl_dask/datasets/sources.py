@@ -8,15 +8,7 @@ from typing import Any
 
 from bndl_dask.datasets.core import Partition
 from bndl_dask.datasets.dataset import Dataset
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be at least 1, got {value}")
+from bndl_dask.util.checks import positive_int
 
 
 class RangePartition(Partition):
@@ -88,7 +80,7 @@ class SourcesMixin:
         >>> ctx.range(10, pcount=3).collect(parts=True)   # doctest: +SKIP
         [range(0, 3), range(3, 6), range(6, 10)]
         """
-        _check_positive("pcount", pcount)
+        positive_int("pcount", pcount)
         for name, value in (("start", start), ("stop", stop), ("step", step)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise TypeError(f"range {name} must be an int, got {value!r}")
@@ -108,8 +100,8 @@ class SourcesMixin:
         >>> ctx.collection('abcd', pcount=2).collect()   # doctest: +SKIP
         ['a', 'b', 'c', 'd']
         """
-        _check_positive("pcount", pcount)
-        _check_positive("psize", psize)
+        positive_int("pcount", pcount)
+        positive_int("psize", psize)
         if pcount is not None and psize is not None:
             raise ValueError("can't set both pcount and psize")
         if isinstance(collection, range):

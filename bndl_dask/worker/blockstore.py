@@ -1,4 +1,10 @@
-"""A worker-local store of serialized blocks that spills to disk past a memory budget."""
+"""A worker-local store of serialized blocks that spills to disk past a memory budget.
+
+The spilling is zict's: a ``zict.Buffer`` keeps blocks in memory up to the budget and moves the
+least recently stored ones to a ``zict.File`` in a directory of their own. Reads of a spilled
+block come straight from its file, without moving it back into memory: a shuffle or sort reads
+most blocks once, so bringing one back would only push an unread block out to disk.
+"""
 
 from __future__ import annotations
 
@@ -6,102 +12,135 @@ import os
 import shutil
 import tempfile
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, MutableMapping
+
+import zict
 
 
 class BlockStore:
     """Blocks of bytes by key; the oldest blocks move to files once memory use passes ``limit``.
 
     >>> store = BlockStore(limit=10)
-    >>> store.put(('a', 1), b'0123456789'); store.put(('a', 2), b'abc')
-    >>> store.get(('a', 1)), store.spilled_count
-    (b'0123456789', 1)
-    >>> store.drop(lambda key: key[0] == 'a'); len(store)
-    0
+    >>> store.put(('a', 1), b'0123456789')
+    >>> store.put(('a', 2), b'abc')
+    >>> store.spilled_count, store.get(('a', 1))
+    (1, bytearray(b'0123456789'))
+    >>> store.drop(lambda key: key[0] == 'a'), len(store)
+    (2, 0)
+    >>> store.close()
     """
 
     def __init__(self, limit: int, directory: str | None = None):
         self.limit = limit
         self._directory = directory
         self._own_dir: str | None = None
-        self._memory: OrderedDict[Hashable, bytes] = OrderedDict()
-        self._disk: dict[Hashable, str] = {}
-        self.memory_bytes = 0
-        self.spilled_count = 0
         self._lock = threading.RLock()
-        self._seq = 0
+        #: blocks moved to disk so far
+        self.spilled_count = 0
+        self._buffer = zict.Buffer(
+            fast={}, slow=_LazySpillFiles(self._spill_dir), n=limit, weight=_size,
+            fast_to_slow_callbacks=self._count_spill)
 
     def _spill_dir(self) -> str:
+        # made on the first spill: most workers never spill
         if self._own_dir is None:
             base = self._directory or tempfile.gettempdir()
             os.makedirs(base, exist_ok=True)
             self._own_dir = tempfile.mkdtemp(prefix="bndl-blocks-", dir=base)
         return self._own_dir
 
-    def put(self, key: Hashable, blob: bytes) -> None:
-        with self._lock:
-            self._remove(key)
-            self._memory[key] = blob
-            self.memory_bytes += len(blob)
-            while self.memory_bytes > self.limit and len(self._memory) > 0:
-                self._spill_oldest()
-
-    def _spill_oldest(self) -> None:
-        key, blob = self._memory.popitem(last=False)
-        self.memory_bytes -= len(blob)
-        self._seq += 1
-        path = os.path.join(self._spill_dir(), f"{self._seq}.blk")
-        with open(path, "wb") as f:
-            f.write(blob)
-        self._disk[key] = path
+    def _count_spill(self, key: Hashable, blob: bytes) -> None:
         self.spilled_count += 1
 
-    def get(self, key: Hashable) -> bytes:
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of the blocks held in memory."""
+        return int(self._buffer.fast.total_weight)
+
+    def put(self, key: Hashable, blob: bytes) -> None:
         with self._lock:
-            blob = self._memory.get(key)
+            self._buffer[key] = blob
+
+    def get(self, key: Hashable) -> bytes:
+        """The block stored under ``key`` (a bytearray once it was spilled: zict reads files
+        into one, and copying it to bytes would cost a second pass); KeyError when there is
+        none."""
+        with self._lock:
+            blob = self._buffer.fast.d.get(key)  # .d: a read does not count as a use
             if blob is not None:
                 return blob
-            path = self._disk[key]
-        with open(path, "rb") as f:
-            return f.read()
+        return self._buffer.slow[key]
 
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
-            return key in self._memory or key in self._disk
+            return key in self._buffer
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._memory) + len(self._disk)
+            return len(self._buffer)
 
     def keys(self) -> list:
         with self._lock:
-            return list(self._memory) + list(self._disk)
-
-    def _remove(self, key: Hashable) -> None:
-        blob = self._memory.pop(key, None)
-        if blob is not None:
-            self.memory_bytes -= len(blob)
-        path = self._disk.pop(key, None)
-        if path is not None:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+            return list(self._buffer.keys())
 
     def drop(self, predicate: Callable[[Hashable], bool]) -> int:
         """Remove every block whose key matches; returns how many were removed."""
         with self._lock:
-            doomed = [key for key in self.keys() if predicate(key)]
+            doomed = [key for key in self._buffer.keys() if predicate(key)]
             for key in doomed:
-                self._remove(key)
+                del self._buffer[key]
             return len(doomed)
 
     def close(self) -> None:
         with self._lock:
-            self._memory.clear()
-            self._disk.clear()
-            self.memory_bytes = 0
+            self._buffer.fast.clear()
+            self._buffer.slow.forget()
             if self._own_dir:
                 shutil.rmtree(self._own_dir, ignore_errors=True)
                 self._own_dir = None
+
+
+def _size(key: Hashable, blob: bytes) -> int:
+    return len(blob)
+
+
+class _LazySpillFiles(MutableMapping):
+    """Spilled blocks as files: a ``zict.File`` under any hashable key (zict names files by
+    string keys), created with its directory on first use."""
+
+    def __init__(self, make_directory: Callable[[], str]):
+        self._make_directory = make_directory
+        self._files: zict.File | None = None
+        self._names: dict[Hashable, str] = {}
+        self._seq = 0
+
+    def __setitem__(self, key: Hashable, blob: bytes) -> None:
+        if self._files is None:
+            self._files = zict.File(self._make_directory())
+        name = self._names.get(key)
+        if name is None:
+            self._seq += 1
+            name = self._names[key] = str(self._seq)
+        self._files[name] = blob
+
+    def __getitem__(self, key: Hashable) -> bytearray:
+        name = self._names[key]
+        return self._files[name]
+
+    def __delitem__(self, key: Hashable) -> None:
+        name = self._names.pop(key)
+        del self._files[name]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def forget(self) -> None:
+        """Drop every entry without touching the files (their directory is removed whole)."""
+        self._names.clear()
+        self._files = None

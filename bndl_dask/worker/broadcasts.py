@@ -13,15 +13,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from bndl_dask.util import serialization as _serialization
+from bndl_dask.worker.fetch import ask_holders
+from bndl_dask.worker.runtime import current_runtime
+from bndl_dask.worker.services import services_for
 
 logger = logging.getLogger(__name__)
 
-#: how long a worker that lacks a broadcast's block waits to fetch it from a peer
-FETCH_TIMEOUT = 60.0
+#: the driver's broadcast values by id, held weakly: dropping the last reference unpersists
+_driver_values: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+def register_driver_value(broadcast_id: str, value: Any) -> None:
+    """Let a ``WorkerBroadcast`` read on the driver find the ``BroadcastValue`` it stands for."""
+    _driver_values[broadcast_id] = value
+
+
+def driver_value(broadcast_id: str) -> Any | None:
+    """The driver's BroadcastValue with this id, if it is still alive in this process."""
+    return _driver_values.get(broadcast_id)
 
 
 class BroadcastUnpersisted(RuntimeError):
@@ -65,8 +79,6 @@ def decode(blob: bytes, serialization: str | None, deserialization: Callable | N
 
 
 def _dask_worker():
-    from bndl_dask.worker.runtime import current_runtime
-
     runtime = current_runtime()
     if runtime is not None:
         return runtime.dask_worker
@@ -95,14 +107,11 @@ async def keep_block(dask_worker, broadcast_id: str, key: str) -> bool:
     worker fetches its copy from a peer right away, so every worker holds the block from the
     start.
     """
-    from bndl_dask.worker.services import services_for
-
     services = services_for(dask_worker)
     blob = dask_worker.data.get(key) if key in dask_worker.data else None
     if blob is None:
         try:
-            blob = await asyncio.wait_for(_fetch_async(dask_worker, key, broadcast_id),
-                                          FETCH_TIMEOUT)
+            blob = await _fetch_async(dask_worker, key, broadcast_id)
         except Exception:
             logger.info("broadcast %s: block not fetched yet; fetching on first read",
                         broadcast_id, exc_info=True)
@@ -118,8 +127,6 @@ async def keep_block(dask_worker, broadcast_id: str, key: str) -> bool:
 
 def forget(dask_worker, broadcast_id: str) -> bool:
     """Drop a broadcast's block and value; later reads fail (run by ``client.run``)."""
-    from bndl_dask.worker.services import services_for
-
     services = services_for(dask_worker)
     with services.broadcast_lock:
         had = isinstance(services.broadcasts.get(broadcast_id), _Entry)
@@ -140,28 +147,22 @@ def _missing(broadcast_id: str) -> RuntimeError:
 
 
 async def _fetch_async(dask_worker, key: str, broadcast_id: str) -> Any:
-    """The block from a worker that holds it, over dask's worker-to-worker comms."""
-    from distributed.worker import get_data_from_worker
-
+    """The block from a worker that holds it, asking one holder after the other."""
     who_has = await dask_worker.scheduler.who_has(keys=[key])
     holders = [a for a in who_has.get(key) or () if a != dask_worker.address]
     for address in holders:
-        try:
-            response = await get_data_from_worker(
-                dask_worker.rpc, [key], address, who=dask_worker.address)
-        except OSError:
-            continue  # that holder is gone: try the next
-        if response.get("status") == "OK" and key in response.get("data", {}):
-            return response["data"][key]
+        answers = await ask_holders(dask_worker,
+                                    {address: {"op": "bndl_get_broadcast", "key": key}})
+        answer, error = answers[address]
+        if error is None and answer.get("found"):
+            return answer["blob"]
     raise _missing(broadcast_id)
 
 
 def _fetch(dask_worker, key: str, broadcast_id: str) -> Any:
-    """``_fetch_async`` from a task thread, bounded by ``FETCH_TIMEOUT``."""
-    from distributed.utils import sync
-
-    return sync(dask_worker.loop, _fetch_async, dask_worker, key, broadcast_id,
-                callback_timeout=FETCH_TIMEOUT)
+    """``_fetch_async`` from a task thread."""
+    return asyncio.run_coroutine_threadsafe(_fetch_async(dask_worker, key, broadcast_id),
+                                            dask_worker.loop.asyncio_loop).result()
 
 
 class WorkerBroadcast:
@@ -187,8 +188,6 @@ class WorkerBroadcast:
         dask_worker = _dask_worker()
         if dask_worker is None:
             return self._driver_value()
-        from bndl_dask.worker.services import services_for
-
         services = services_for(dask_worker)
         with services.broadcast_lock:
             entry = services.broadcasts.get(self.id)
@@ -212,9 +211,7 @@ class WorkerBroadcast:
         return entry.value
 
     def _driver_value(self) -> Any:
-        from bndl_dask.api.broadcast import registered
-
-        original = registered(self.id)
+        original = driver_value(self.id)
         if original is None:
             raise RuntimeError(
                 f"Broadcast value {self.id} can be read inside tasks and on the driver that "
@@ -231,8 +228,6 @@ class WorkerBroadcast:
 
 def state_of(dask_worker, broadcast_id: str) -> str:
     """'absent', 'block', 'value' or 'unpersisted': what this worker holds (for ``client.run``)."""
-    from bndl_dask.worker.services import services_for
-
     entry = services_for(dask_worker).broadcasts.get(broadcast_id)
     if entry is None:
         return "absent"
@@ -244,7 +239,5 @@ def state_of(dask_worker, broadcast_id: str) -> str:
 
 def loads_of(dask_worker, broadcast_id: str) -> int:
     """How many times this worker deserialized ``broadcast_id`` (for ``client.run``)."""
-    from bndl_dask.worker.services import services_for
-
     entry = services_for(dask_worker).broadcasts.get(broadcast_id)
     return entry.loads if isinstance(entry, _Entry) else 0

@@ -23,21 +23,24 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bndl_dask.util.serialization import decompress, dumps, loads
-from bndl_dask.worker.exceptions import DependenciesFailed
-from bndl_dask.worker.shuffle import (
-    Manifest,
+from distributed import get_worker
+
+from bndl_dask.util.gc_pause import gc_paused
+from bndl_dask.util.serialization import decompress, dumps
+from bndl_dask.worker.blocks import (
     decode_raw,
     encode_block,
     encode_int64_block,
-    fetch_from_holders,
-    gc_paused,
     int64_array,
     int64_values,
-    local_blocks,
     numpy,
-    writer_task_id,
 )
+from bndl_dask.worker.exceptions import DependenciesFailed
+from bndl_dask.worker.fetch import fetch_from_holders
+from bndl_dask.worker.manifest import Manifest, writer_task_id
+from bndl_dask.worker.range_serving import fences_key, serve_range
+from bndl_dask.worker.runtime import current_worker
+from bndl_dask.worker.services import local_blocks, services_for
 
 #: records sorted at a time on the map side (a partition larger than this makes several runs)
 RUN_RECORDS = 1_000_000
@@ -48,10 +51,6 @@ BLOCKS_PER_RANGE = 8
 MIN_BLOCK_RECORDS = 64
 #: keys sampled per output partition over the whole shuffle (spread over the map tasks)
 SAMPLES_PER_RANGE = 40
-
-
-def fences_key(shuffle_id: str, map_idx: int) -> tuple:
-    return ("shuffle", shuffle_id, map_idx, "fences")
 
 
 class SortedRunWriter:
@@ -70,8 +69,6 @@ class SortedRunWriter:
         self.compression = compression
 
     def __call__(self, map_idx: int, data: Any) -> Manifest:
-        from bndl_dask.worker.runtime import current_worker
-
         worker = current_worker()
         counts, sample = self.write(local_blocks(), map_idx, data)
         return Manifest(worker.name, worker.address, map_idx, counts, sample)
@@ -216,44 +213,6 @@ def range_limits(bounds: list, range_idx: int) -> tuple[bool, Any, bool, Any] | 
             has_high, bounds[range_idx] if has_high else None)
 
 
-# -- serving a range (on the holder) --------------------------------------------------------------
-
-
-def select_blocks(store, shuffle_id: str, map_idx: int, limits: tuple) -> list[tuple]:
-    """The keys of ``map_idx``'s blocks that may hold keys within ``limits``, run by run.
-
-    Raises KeyError when the blocks are gone. Only keys are compared here (no user code): the
-    reader trims the edge blocks, which may hold keys beyond the range.
-    """
-    has_low, low, has_high, high = limits
-    fences = loads(store.get(fences_key(shuffle_id, map_idx)), "cloudpickle")
-    selected = []
-    for run_idx, firsts in enumerate(fences):
-        # a block whose successor starts at or below ``low`` lies wholly below the range
-        start = max(bisect_right(firsts, low) - 1, 0) if has_low else 0
-        stop = bisect_right(firsts, high) if has_high else len(firsts)
-        selected.extend(("shuffle", shuffle_id, map_idx, run_idx, seq)
-                        for seq in range(start, stop))
-    return selected
-
-
-def serve_range(store, shuffle_id: str, map_indices: list[int], limits_blob: bytes) -> dict:
-    """What a holder answers ``bndl_get_range``: the selected blocks (with their keys) of every
-    map task asked for that it still has, and the map tasks it lacks."""
-    limits = loads(limits_blob, "cloudpickle")
-    keys, blocks, missing = [], [], []
-    for map_idx in map_indices:
-        try:
-            selected = select_blocks(store, shuffle_id, map_idx, limits)
-            found = [store.get(key) for key in selected]
-        except (KeyError, FileNotFoundError):
-            missing.append(map_idx)
-            continue
-        keys.extend(selected)
-        blocks.extend(found)
-    return {"keys": keys, "blocks": blocks, "missing": missing}
-
-
 # -- reading a range (on the reader) --------------------------------------------------------------
 
 
@@ -261,10 +220,6 @@ def fetch_range(shuffle_id: str, limits: tuple, inputs: RangeInputs) -> list[tup
     """``(block key, blob)`` of every block that may hold keys within ``limits``, ordered
     by map task, run and position. Raises DependenciesFailed naming the writers whose blocks
     could not be had."""
-    from distributed import get_worker
-
-    from bndl_dask.worker.services import services_for
-
     dask_worker = get_worker()
     store = services_for(dask_worker).blocks
     limits_blob = dumps(limits, "cloudpickle")

@@ -2,8 +2,9 @@
 
 One ``WorkerServices`` lives in ``worker.extensions['bndl']``. The worker plugin creates it when
 the context registers the plugin, and tasks create it on first use on a worker that somehow
-missed the plugin. Its comm handlers let reducers and cache readers on other workers pull blocks
-over dask's own connections.
+missed the plugin. Its comm handlers (``bndl_get_blocks``, ``bndl_get_range``, ``bndl_get_object``,
+``bndl_get_broadcast``) answer the requests of ``worker.fetch`` from other workers: shuffle, sort,
+cache and broadcast reads, over dask's own connections.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import dask.config
+from distributed import get_worker
 
+from bndl_dask.util import config
 from bndl_dask.worker.blockstore import BlockStore
 from bndl_dask.worker.identity import WorkerHandle
+from bndl_dask.worker.range_serving import serve_range
 
 EXTENSION_NAME = "bndl"
 #: how many cancelled job tokens a worker remembers (a job's tokens are never reused)
@@ -39,7 +42,7 @@ class WorkerServices:
                 "memory_limit": worker.memory_manager.memory_limit,
             },
         )
-        limit_pct = float(dask.config.get("bndl.compute.memory.limit", 50))
+        limit_pct = float(config.get("bndl.compute.memory.limit", 50))
         memory_limit = worker.memory_manager.memory_limit or 4 * 2**30
         budget = int(memory_limit * limit_pct / 100)
         directory = getattr(worker, "local_directory", None)
@@ -54,6 +57,7 @@ class WorkerServices:
         worker.handlers["bndl_get_blocks"] = self.get_blocks
         worker.handlers["bndl_get_object"] = self.get_object
         worker.handlers["bndl_get_range"] = self.get_range
+        worker.handlers["bndl_get_broadcast"] = self.get_broadcast
 
     # -- running tasks and cancellation -------------------------------------------------------
 
@@ -68,10 +72,6 @@ class WorkerServices:
     def task_stopped(self, key: str) -> None:
         with self._lock:
             self._running.pop(key, None)
-
-    def running_keys(self) -> list[str]:
-        with self._lock:
-            return list(self._running)
 
     def cancel_job(self, job: str, raise_in_thread: Callable[[int], bool] | None = None
                    ) -> list[str]:
@@ -124,8 +124,6 @@ class WorkerServices:
 
     def get_range(self, shuffle_id: str, map_indices: list, limits_blob: bytes) -> dict:
         """Comm handler: the blocks of a sort's map tasks that may hold one key range."""
-        from bndl_dask.worker.range_shuffle import serve_range
-
         return serve_range(self.blocks, shuffle_id, map_indices, limits_blob)
 
     def get_object(self, key) -> dict:
@@ -136,6 +134,13 @@ class WorkerServices:
             return {"found": True, "value": to_serialize(self.objects[key])}
         if key in self.blocks:
             return {"found": True, "blob": self.blocks.get(key)}
+        return {"found": False}
+
+    def get_broadcast(self, key: str) -> dict:
+        """Comm handler: the scattered block of a broadcast value, if this worker holds it."""
+        data = self.worker.data
+        if key in data:
+            return {"found": True, "blob": data[key]}
         return {"found": False}
 
     def drop(self, predicate: Callable[[Hashable], bool]) -> int:
@@ -167,3 +172,8 @@ def services_for(worker) -> WorkerServices:
                 services = WorkerServices(worker)
                 worker.extensions[EXTENSION_NAME] = services
     return services
+
+
+def local_blocks() -> BlockStore:
+    """Inside a task: the block store of the worker it runs on."""
+    return services_for(get_worker()).blocks
