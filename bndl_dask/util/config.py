@@ -26,6 +26,7 @@ ALIASES = {
     "bndl.compute.executor_count": "bndl.compute.worker_count",
 }
 
+_MISSING = object()
 
 #: canonical key -> its HEAD-revision names
 _NAMES_OF = {canonical: [alias for alias, c in ALIASES.items() if c == canonical]
