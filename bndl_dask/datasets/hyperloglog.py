@@ -23,8 +23,6 @@ from collections.abc import Iterable
 from hashlib import blake2b
 from typing import Any
 
-_MASK64 = (1 << 64) - 1
-
 
 def precision_for(error_rate: float) -> int:
     """The register-index bits ``p`` whose standard error ``1.04/sqrt(2**p)`` <= error_rate."""
@@ -52,11 +50,6 @@ def _canonical(value: Any) -> bytes:
     if isinstance(value, tuple):
         return b"t" + b"".join(len(c).to_bytes(4, "little") + c for c in map(_canonical, value))
     return b"r" + repr(value).encode()
-
-
-def hash64(value: Any) -> int:
-    """A 64-bit hash of ``value``, equal in every process."""
-    return int.from_bytes(blake2b(_canonical(value), digest_size=8).digest(), "little")
 
 
 class HyperLogLog:
@@ -116,17 +109,8 @@ class HyperLogLog:
             return 0.0
         return m * m / (2 * math.log(2)) / z
 
-    def __reduce__(self):
-        return (_restore, (self.p, bytes(self.registers)))
-
     def __repr__(self) -> str:
         return f"<HyperLogLog p={self.p} ~{self.cardinality():.1f}>"
-
-
-def _restore(p: int, registers: bytes) -> HyperLogLog:
-    sketch = HyperLogLog(p=p)
-    sketch.registers = bytearray(registers)
-    return sketch
 
 
 def _sigma(x: float) -> float:
