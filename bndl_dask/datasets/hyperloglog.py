@@ -4,7 +4,10 @@
 ``1.04 / sqrt(m)``, so ``error_rate`` picks the smallest ``p`` (4..18) with
 ``1.04 / sqrt(2**p) <= error_rate``: 0.05 -> p=9 (512 registers), 0.01 -> p=14 (16 KiB).
 Values are hashed to 64 bits with BLAKE2b over a canonical byte form (the same in every process;
-ints and floats that compare equal hash alike). The cardinality uses Ertl's improved estimator
+ints and floats that compare equal hash alike). Not ``util.hashing.portable_hash``: that one
+places keys in shuffle buckets and keeps ``hash()`` for numbers (``7`` hashes to ``7``), so its
+high bits, which pick a register here, are zero for small ints; 100,000 distinct ints or short
+strings would be estimated as 1 and 9. The cardinality uses Ertl's improved estimator
 ("New cardinality estimation algorithms for HyperLogLog sketches", 2017), which needs no
 empirical bias tables and is accurate from a handful of values up to 2**64. Merging two sketches
 (register-wise max) is exact: a merged sketch equals one fed all the values.
