@@ -27,6 +27,7 @@ from bndl_dask.api.cluster import (
 )
 from bndl_dask.api.executor import Executor
 from bndl_dask.api.progress import context_html, job_reporter
+from bndl_dask.datasets.core import ActionInTaskError
 from bndl_dask.datasets.files import FilesContextMixin
 from bndl_dask.datasets.sources import InteropContextMixin, SourcesMixin
 from bndl_dask.execute.exceptions import FailedDependency
@@ -176,8 +177,6 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
             raise RuntimeError("This ComputeContext is stopped; create a new one")
 
     def __getstate__(self):
-        from bndl_dask.datasets.core import ActionInTaskError
-
         raise ActionInTaskError(
             "A ComputeContext cannot be sent to workers: actions (collect, count, ...) can only "
             "be started on the driver, not inside a task")
