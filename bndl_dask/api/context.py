@@ -29,7 +29,8 @@ from bndl_dask.api.executor import Executor
 from bndl_dask.api.progress import context_html, job_reporter
 from bndl_dask.datasets.core import ActionInTaskError
 from bndl_dask.datasets.files import FilesContextMixin
-from bndl_dask.datasets.sources import InteropContextMixin, SourcesMixin
+from bndl_dask.datasets.interop_sources import InteropContextMixin
+from bndl_dask.datasets.sources import SourcesMixin
 from bndl_dask.execute.exceptions import FailedDependency
 from bndl_dask.execute.job import Job, Task
 from bndl_dask.execute.scheduler import Scheduler

@@ -9,10 +9,6 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from distributed.comm import connect
-from distributed.core import send_recv
-from distributed.utils import sync
-
 from bndl_dask.planning.cluster_calls import run_on_workers
 from bndl_dask.planning.tasks import materialize, note_cached
 from bndl_dask.util import serialization
@@ -171,6 +167,10 @@ def _read_remote(dask_worker, address: str, key, options) -> Any:
     """The holder's copy of a cached partition, or None when it can't be had (then the caller
     recomputes it). A holder the scheduler no longer lists is not even tried: dask's connect
     would retry a dead address for its whole connect timeout."""
+    from distributed.comm import connect
+    from distributed.core import send_recv
+    from distributed.utils import sync
+
     async def fetch():
         live = await dask_worker.scheduler.ncores(workers=[address])
         if address not in live:

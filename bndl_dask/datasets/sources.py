@@ -1,5 +1,4 @@
-"""Source datasets: ``ctx.range``, ``ctx.collection``, ``ctx.from_futures`` and ``ctx.from_bag``
-(``ctx.files`` lives in files.py)."""
+"""Source datasets: ``ctx.range`` and ``ctx.collection`` (``ctx.files`` lives in files.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +6,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from distributed import Future
-
 from bndl_dask.datasets.core import Partition
-from bndl_dask.datasets.dataset import Dataset, FuturesDataset
-from bndl_dask.planning.cluster_calls import compute
+from bndl_dask.datasets.dataset import Dataset
 
 
 def _check_positive(name: str, value: Any) -> None:
@@ -127,31 +123,3 @@ class SourcesMixin:
         if psize is None and pcount is None:
             pcount = self.default_pcount
         return DistributedCollection(self, collection, pcount, psize)
-
-
-class InteropContextMixin:
-    def from_futures(self, futures: Iterable):
-        """A dataset whose partition ``i`` is the result of dask future ``futures[i]``.
-
-        >>> futures = ctx.executor.map(lambda i: list(range(i)), [1, 2, 3])   # doctest: +SKIP
-        >>> ctx.from_futures(futures).collect()                                # doctest: +SKIP
-        [0, 0, 1, 0, 1, 2]
-        """
-        self._check_running()
-        futures = list(futures)
-        for future in futures:
-            if not isinstance(future, Future):
-                raise TypeError(f"from_futures needs dask futures, got {type(future).__name__}")
-        return FuturesDataset(self, futures)
-
-    def from_bag(self, bag):
-        """A dataset with the partitions of a dask bag (computed on this cluster).
-
-        >>> import dask.bag as db                                               # doctest: +SKIP
-        >>> ctx.from_bag(db.from_sequence(range(10), npartitions=2)).sum()     # doctest: +SKIP
-        45
-        """
-        self._check_running()
-        if not hasattr(bag, "to_delayed"):
-            raise TypeError(f"from_bag needs a dask bag, got {type(bag).__name__}")
-        return self.from_futures(compute(self, bag.to_delayed()))
