@@ -3,6 +3,7 @@ test_union, test_zip, test_product, test_coalesce, test_collection, test_range).
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import operator
 import string
@@ -10,6 +11,9 @@ import threading
 
 import pytest
 
+from bndl_dask.datasets import interop_datasets, narrow_nodes, shuffle_nodes
+from bndl_dask.datasets.core import DatasetCore
+from bndl_dask.datasets.dataset import PUBLIC_CLASSES, Dataset
 from bndl_dask.execute.exceptions import InvocationException
 
 
@@ -231,3 +235,13 @@ def test_user_errors_keep_their_type_and_say_where(ctx):
     assert isinstance(error.__cause__, Boom) and error.__cause__.args == ("bad element 7",)
     assert dset.id in str(error) and "test_narrow.py" in str(error)
     assert ctx.range(10).map(lambda x: x + 1).sum() == 55
+
+
+def test_every_plan_node_has_a_public_dataset_class():
+    """Operations build plan nodes; ``Dataset._derive`` must find a public class for each
+    (else an operation would return a dataset without the user-facing methods)."""
+    for module in (narrow_nodes, shuffle_nodes, interop_datasets):
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, DatasetCore) and cls.__module__ == module.__name__:
+                assert issubclass(PUBLIC_CLASSES[cls], cls)
+                assert issubclass(PUBLIC_CLASSES[cls], Dataset)

@@ -25,8 +25,9 @@ from bndl_dask.api.cluster import (
 )
 from bndl_dask.api.executor import Executor, served_dashboard_link
 from bndl_dask.api.progress import context_html, job_reporter
+from bndl_dask.datasets.core import ActionInTaskError
 from bndl_dask.datasets.files import FilesContextMixin
-from bndl_dask.datasets.interop import InteropContextMixin
+from bndl_dask.datasets.interop_sources import InteropContextMixin
 from bndl_dask.datasets.sources import SourcesMixin
 from bndl_dask.execute.job import Job, Task
 from bndl_dask.execute.placement import task_slots
@@ -181,8 +182,6 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
             raise RuntimeError("This ComputeContext is stopped; create a new one")
 
     def __getstate__(self):
-        from bndl_dask.datasets.core import ActionInTaskError
-
         raise ActionInTaskError(
             "A ComputeContext cannot be sent to workers: actions (collect, count, ...) can only "
             "be started on the driver, not inside a task")

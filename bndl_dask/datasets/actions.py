@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import heapq
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from bndl_dask.datasets.callables import getter
 from bndl_dask.datasets.core import check_callable
-from bndl_dask.datasets.transformations import getter
 
 
 def _count(_idx: int, data: Iterable) -> int:
@@ -28,32 +30,22 @@ def _sum(_idx: int, data: Iterable) -> Any:
     return sum(_nonnull(data))
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _Local:
     """Runs an aggregation's local step on a partition (module level: pickles by reference)."""
 
-    __slots__ = ("func",)
-
-    def __init__(self, func: Callable):
-        self.func = func
+    func: Callable
 
     def __call__(self, _idx: int, data: Iterable) -> Any:
         return self.func(iter(data if data is not None else ()))
 
-    def __reduce__(self):
-        return (_Local, (self.func,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _Take:
-    __slots__ = ("num",)
-
-    def __init__(self, num: int):
-        self.num = num
+    num: int
 
     def __call__(self, _idx: int, data: Iterable) -> list:
         return list(itertools.islice(data if data is not None else (), self.num))
-
-    def __reduce__(self):
-        return (_Take, (self.num,))
 
 
 class ActionsMixin:
@@ -280,19 +272,13 @@ def _sum_counters(counters: Iterable[Counter]) -> Counter:
     return total
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _Fold:
-    __slots__ = ("zero", "merge")
-
-    def __init__(self, zero, merge):
-        self.zero, self.merge = zero, merge
+    zero: Any
+    merge: Any
 
     def __call__(self, _idx, data):
-        import copy
-
         return functools.reduce(self.merge, _nonnull(data), copy.deepcopy(self.zero))
-
-    def __reduce__(self):
-        return (_Fold, (self.zero, self.merge))
 
 
 class _EmptyPartition:
@@ -308,14 +294,12 @@ class _EmptyPartition:
 EMPTY = _EmptyPartition()
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _Reduce:
     """functools.reduce over a partition; empty partitions give a marker the driver skips."""
 
-    __slots__ = ("func",)
+    func: Any
     EMPTY = EMPTY
-
-    def __init__(self, func):
-        self.func = func
 
     def __call__(self, _idx, data):
         iterator = iter(_nonnull(data))
@@ -325,33 +309,23 @@ class _Reduce:
             return self.EMPTY
         return functools.reduce(self.func, iterator, first)
 
-    def __reduce__(self):
-        return (_Reduce, (self.func,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _Extreme:
-    __slots__ = ("pick", "key")
-
-    def __init__(self, pick, key):
-        self.pick, self.key = pick, key
+    pick: Any
+    key: Any
 
     def __call__(self, _idx, data):
         if self.key is None:
             return self.pick(_nonnull(data), default=_Reduce.EMPTY)
         return self.pick(_nonnull(data), key=self.key, default=_Reduce.EMPTY)
 
-    def __reduce__(self):
-        return (_Extreme, (self.pick, self.key))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _Top:
-    __slots__ = ("num", "pick", "key")
-
-    def __init__(self, num, pick, key):
-        self.num, self.pick, self.key = num, pick, key
+    num: Any
+    pick: Any
+    key: Any
 
     def __call__(self, _idx, data):
         return self.pick(self.num, _nonnull(data), key=self.key)
-
-    def __reduce__(self):
-        return (_Top, (self.num, self.pick, self.key))

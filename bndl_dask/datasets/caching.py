@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from bndl_dask.planning.cluster_calls import run_on_workers
+from bndl_dask.planning.tasks import materialize, note_cached
 from bndl_dask.util import serialization
 from bndl_dask.worker.fetch import fetch_from_holders
+from bndl_dask.worker.runtime import current_runtime
+from bndl_dask.worker.services import services_for
 
 if TYPE_CHECKING:
     from bndl_dask.datasets.core import DatasetCore, Partition
@@ -45,10 +50,15 @@ def cache(dset: DatasetCore, location: str | None, serialization_name: str | Non
         raise RuntimeError("cache() can only be called on the driver")
     dset._cache_options = {"location": location, "serialization": serialization_name,
                            "compression": compression}
-    from bndl_dask.datasets.core import weak_finalizer
-
     weak_finalizer(dset, _drop_when_collected, dset.ctx, dset.id)
     return dset
+
+
+def weak_finalizer(dset: DatasetCore, func: Callable, *args: Any) -> None:
+    """Call ``func(*args)`` when ``dset`` is garbage collected (e.g. to uncache it)."""
+    if dset._finalizer is None:
+        dset._finalizer = weakref.finalize(dset, func, *args)
+        dset._finalizer.atexit = False
 
 
 def uncache(dset: DatasetCore, block: bool = False, timeout: float | None = None):
@@ -64,8 +74,6 @@ def uncache(dset: DatasetCore, block: bool = False, timeout: float | None = None
 
 
 def _drop_local(dask_worker, dset_id: str) -> int:
-    from bndl_dask.worker.services import services_for
-
     return services_for(dask_worker).drop(lambda key: key[:2] == ("cache", dset_id))
 
 
@@ -92,16 +100,14 @@ def _drop_everywhere(ctx, dset_id: str, wait: bool = True, timeout: float | None
         return
     try:
         # bounded: an unresponsive worker must not hang uncache() or garbage collection
-        ctx.client.run(_drop_local if wait else _drop_local_soon, dset_id=dset_id, wait=wait,
-                       callback_timeout=timeout or DROP_TIMEOUT)
+        run_on_workers(ctx, _drop_local if wait else _drop_local_soon, wait=wait,
+                       timeout=timeout or DROP_TIMEOUT, dset_id=dset_id)
     except Exception:
         logger.debug("dropping cached partitions of %s failed", dset_id, exc_info=True)
 
 
 def cache_entries(dask_worker, dset_id: str) -> int:
     """How many partitions of ``dset_id`` this worker caches (for ``client.run``)."""
-    from bndl_dask.worker.services import services_for
-
     services = services_for(dask_worker)
     keys = list(services.objects) + services.blocks.keys()
     return sum(1 for key in keys if key[:2] == ("cache", dset_id))
@@ -111,10 +117,6 @@ def cache_entries(dask_worker, dset_id: str) -> int:
 
 def cached_compute(part: Partition) -> Iterable:
     """A cached partition's data: local copy, else the holder's copy, else computed and stored."""
-    from bndl_dask.planning.tasks import materialize, note_cached
-    from bndl_dask.worker.runtime import current_runtime
-    from bndl_dask.worker.services import services_for
-
     runtime = current_runtime()
     services = services_for(runtime.dask_worker)
     options = part.dset._cache_options

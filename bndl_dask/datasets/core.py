@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import string
 import sys
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle
+
+from bndl_dask.datasets import caching
+from bndl_dask.planning.jobs import run_dataset
 from bndl_dask.worker.identity import WorkerHandle
 
 if TYPE_CHECKING:
@@ -74,9 +78,7 @@ class Partition:
     def compute(self) -> Iterable:
         """The partition's data, from the worker's cache when the dataset is cached."""
         if self.dset._cache_options is not None:
-            from bndl_dask.datasets.caching import cached_compute
-
-            return cached_compute(self)
+            return caching.cached_compute(self)
         data = self._compute()
         return [] if data is None else data  # a function may return None for "no elements"
 
@@ -223,8 +225,6 @@ class DatasetCore:
 
     def require_local_workers(self) -> Dataset:
         """A copy that only runs on workers on the driver's machine."""
-        import socket
-
         local = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
         try:
             local.add(socket.gethostbyname(socket.gethostname()))
@@ -249,14 +249,10 @@ class DatasetCore:
     def cache(self, location: str | None = "memory", serialization: str | None = None,
               compression: str | None = None, provider: Any = None) -> Dataset:
         """Keep computed partitions on the workers that computed them; returns ``self``."""
-        from bndl_dask.datasets.caching import cache
-
-        return cache(self, location, serialization, compression, provider)
+        return caching.cache(self, location, serialization, compression, provider)
 
     def uncache(self, block: bool = False, timeout: float | None = None) -> Dataset | None:
-        from bndl_dask.datasets.caching import uncache
-
-        return uncache(self, block, timeout)
+        return caching.uncache(self, block, timeout)
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -270,8 +266,6 @@ class DatasetCore:
         materialised into a list. ``gather``: the caller keeps all of it (collect, not
         icollect), bounded by ``bndl.execute.max_result_size``.
         """
-        from bndl_dask.planning.jobs import run_dataset
-
         try:
             yield from run_dataset(self, parts=parts, ordered=ordered, name=name,
                                    transform=transform, gather=gather)
@@ -317,8 +311,6 @@ def _describe_callable(func: Any) -> str:
 def find_unpicklable(dset: DatasetCore, transform: Callable | None = None) -> str | None:
     """Which function or value of ``dset``'s lineage (or the action's ``transform``) fails to
     pickle, and why; None when everything pickles."""
-    import cloudpickle
-
     def failure(value: Any) -> str | None:
         try:
             cloudpickle.dumps(value)
@@ -353,8 +345,10 @@ def find_unpicklable(dset: DatasetCore, transform: Callable | None = None) -> st
     return None
 
 
-def weak_finalizer(dset: Dataset, func: Callable, *args: Any) -> None:
-    """Call ``func(*args)`` when ``dset`` is garbage collected (e.g. to uncache it)."""
-    if dset._finalizer is None:
-        dset._finalizer = weakref.finalize(dset, func, *args)
-        dset._finalizer.atexit = False
+def check_datasets(operation: str, *others: Any) -> None:
+    """Combining a dataset with a list (say) fails late and obscurely: say so at once."""
+    for other in others:
+        if not isinstance(other, DatasetCore):
+            raise TypeError(
+                f"{operation} combines datasets, got {type(other).__name__}; make one with "
+                f"ctx.collection(...) first")

@@ -15,9 +15,10 @@ import codecs
 import io
 from typing import Any
 
+from bndl_dask.datasets.dataset import DistributedDataFrame
 from bndl_dask.datasets.file_pieces import FilesPartition, pieces
 from bndl_dask.datasets.interop import _pandas
-from bndl_dask.datasets.interop_datasets import DistributedDataFrame, _concat
+from bndl_dask.datasets.interop_datasets import _concat
 from bndl_dask.util.text_chunks import is_line_splittable, stream_blocks
 
 SAMPLE_ROWS = 100

@@ -4,7 +4,10 @@
 ``1.04 / sqrt(m)``, so ``error_rate`` picks the smallest ``p`` (4..18) with
 ``1.04 / sqrt(2**p) <= error_rate``: 0.05 -> p=9 (512 registers), 0.01 -> p=14 (16 KiB).
 Values are hashed to 64 bits with BLAKE2b over a canonical byte form (the same in every process;
-ints and floats that compare equal hash alike). The cardinality uses Ertl's improved estimator
+ints and floats that compare equal hash alike). Not ``util.hashing.portable_hash``: that one
+places keys in shuffle buckets and keeps ``hash()`` for numbers (``7`` hashes to ``7``), so its
+high bits, which pick a register here, are zero for small ints; 100,000 distinct ints or short
+strings would be estimated as 1 and 9. The cardinality uses Ertl's improved estimator
 ("New cardinality estimation algorithms for HyperLogLog sketches", 2017), which needs no
 empirical bias tables and is accurate from a handful of values up to 2**64. Merging two sketches
 (register-wise max) is exact: a merged sketch equals one fed all the values.
@@ -22,8 +25,6 @@ import struct
 from collections.abc import Iterable
 from hashlib import blake2b
 from typing import Any
-
-_MASK64 = (1 << 64) - 1
 
 
 def precision_for(error_rate: float) -> int:
@@ -52,11 +53,6 @@ def _canonical(value: Any) -> bytes:
     if isinstance(value, tuple):
         return b"t" + b"".join(len(c).to_bytes(4, "little") + c for c in map(_canonical, value))
     return b"r" + repr(value).encode()
-
-
-def hash64(value: Any) -> int:
-    """A 64-bit hash of ``value``, equal in every process."""
-    return int.from_bytes(blake2b(_canonical(value), digest_size=8).digest(), "little")
 
 
 class HyperLogLog:
@@ -116,17 +112,8 @@ class HyperLogLog:
             return 0.0
         return m * m / (2 * math.log(2)) / z
 
-    def __reduce__(self):
-        return (_restore, (self.p, bytes(self.registers)))
-
     def __repr__(self) -> str:
         return f"<HyperLogLog p={self.p} ~{self.cardinality():.1f}>"
-
-
-def _restore(p: int, registers: bytes) -> HyperLogLog:
-    sketch = HyperLogLog(p=p)
-    sketch.registers = bytearray(registers)
-    return sketch
 
 
 def _sigma(x: float) -> float:

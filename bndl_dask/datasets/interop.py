@@ -15,45 +15,17 @@
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bndl_dask.datasets.core import Partition
-
-
-def _pandas():
-    try:
-        import pandas
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError("dataframes need pandas: pip install pandas "
-                          "(or bndl_dask[all])") from exc
-    return pandas
-
+from bndl_dask.datasets.interop_datasets import DataFrameNode, _pandas, _ParseCsv, _Records
+from bndl_dask.planning.cluster_calls import scatter, submit_partitions
 
 # -- datasets -> futures ---------------------------------------------------------------------------
 
 def _as_list(_idx: int, data: Iterable | None) -> list:
     return list(data) if data is not None else []
-
-
-def _partition_list(part: Partition) -> list:
-    data = part.compute()
-    return list(data) if data is not None else []
-
-
-def _run_partition(meta, spec: bytes) -> list:
-    """What a ``to_futures`` task runs: a partition inside bndl's task runtime (so
-    ``current_worker()``, broadcasts and caches work), raising the user's own exception."""
-    from bndl_dask.worker.runtime import TaskFailure, invoke
-
-    try:
-        return invoke(meta, spec).value
-    except TaskFailure as failure:
-        error = failure.error
-    # raised outside the handler: an exception chained to the TaskFailure (which holds it)
-    # would be a cycle that dask cannot ship and replaces by a plain Exception
-    raise error
 
 
 def _reads_shuffle(parts: Sequence[Partition]) -> bool:
@@ -67,56 +39,6 @@ def _reads_shuffle(parts: Sequence[Partition]) -> bool:
             return True
         stack.extend(part.source_partitions())
     return False
-
-
-def _restrictions(part: Partition, workers) -> dict:
-    """dask ``submit`` options from a partition's locality."""
-    locality = part.locality(workers)
-    by_name = {w.name: w.address for w in workers}
-    if any(value < 0 for value in locality.values()):
-        allowed = [by_name[w.name] for w in workers if locality.get(w.name, 0) >= 0]
-        if not allowed:
-            raise RuntimeError(f"no worker may compute partition {part.idx} of {part.dset!r}")
-        return {"workers": allowed, "allow_other_workers": False}
-    preferred = [by_name[name] for name, value in locality.items()
-                 if value > 0 and name in by_name]
-    if preferred:
-        return {"workers": preferred, "allow_other_workers": True}
-    return {}
-
-
-# -- futures -> datasets ----------------------------------------------------------------------
-
-class InteropContextMixin:
-    def from_futures(self, futures: Iterable):
-        """A dataset whose partition ``i`` is the result of dask future ``futures[i]``.
-
-        >>> futures = ctx.executor.map(lambda i: list(range(i)), [1, 2, 3])   # doctest: +SKIP
-        >>> ctx.from_futures(futures).collect()                                # doctest: +SKIP
-        [0, 0, 1, 0, 1, 2]
-        """
-        from distributed import Future
-
-        self._check_running()
-        futures = list(futures)
-        for future in futures:
-            if not isinstance(future, Future):
-                raise TypeError(f"from_futures needs dask futures, got {type(future).__name__}")
-        from bndl_dask.datasets.interop_datasets import FuturesDataset
-
-        return FuturesDataset(self, futures)
-
-    def from_bag(self, bag):
-        """A dataset with the partitions of a dask bag (computed on this cluster).
-
-        >>> import dask.bag as db                                               # doctest: +SKIP
-        >>> ctx.from_bag(db.from_sequence(range(10), npartitions=2)).sum()     # doctest: +SKIP
-        45
-        """
-        self._check_running()
-        if not hasattr(bag, "to_delayed"):
-            raise TypeError(f"from_bag needs a dask bag, got {type(bag).__name__}")
-        return self.from_futures(self.client.compute(bag.to_delayed()))
 
 
 # -- the dataset methods ---------------------------------------------------------------------------
@@ -135,10 +57,6 @@ class InteropMixin:
         >>> ctx.executor.gather(futures)                       # doctest: +SKIP
         [[0, 1, 2], [3, 4, 5]]
         """
-        import cloudpickle
-
-        from bndl_dask.worker.runtime import TaskMeta
-
         ctx = self.ctx
         if ctx is None:
             raise RuntimeError("to_futures can only be called on the driver")
@@ -146,24 +64,12 @@ class InteropMixin:
         parts = self.parts()
         if not parts:
             return []
-        client = ctx.client
         if _reads_shuffle(parts):
             # the map side of a shuffle needs bndl's job planning: run a job, hand dask the data
             data = dict(self._run(ordered=False, name="to_futures", transform=_as_list,
                                   gather=True))
-            return client.scatter([data[p.idx] for p in parts], hash=False)
-        ctx.await_workers()
-        workers = ctx.workers
-        token = uuid.uuid4().hex[:8]
-        futures = []
-        for part in parts:
-            key = f"bndl-to_futures-{self.id}-{part.idx}-{token}"
-            meta = TaskMeta(key, part.id, f"to_futures: partition {part.idx} of {self!r} "
-                                          f"({self.callsite})")
-            spec = cloudpickle.dumps((_partition_list, (part,), {}), protocol=5)
-            futures.append(client.submit(_run_partition, meta, spec, key=key, pure=False,
-                                         **_restrictions(part, workers)))
-        return futures
+            return scatter(ctx, [data[p.idx] for p in parts])
+        return submit_partitions(ctx, parts, "to_futures")
 
     def to_bag(self):
         """A dask bag with this dataset's partitions (computed as by ``to_futures``).
@@ -171,7 +77,7 @@ class InteropMixin:
         >>> ctx.range(10).to_bag().map(lambda x: x * 2).sum().compute()   # doctest: +SKIP
         90
         """
-        import dask
+        import dask  # dask.bag is imported only by those who use it
         import dask.bag
 
         futures = self.to_futures()
@@ -192,15 +98,13 @@ class InteropMixin:
         [0, 10, 20]
         """
         _pandas()
-        from bndl_dask.datasets.interop_datasets import DistributedDataFrame, _Records
-
         columns = kwargs.pop("columns", None)
         if columns is None:
             sample = self.take(10)
             if sample and all(isinstance(r, dict) for r in sample):
                 columns = list(dict.fromkeys(k for record in sample for k in record))
         meta = _pandas().DataFrame([], *args, columns=columns, **kwargs)
-        return DistributedDataFrame(self, _Records(args, kwargs, columns), meta)
+        return self._derive(DataFrameNode, self, _Records(args, kwargs, columns), meta)
 
     def parse_csv(self, sample: Any = None, **kwargs: Any):
         """A distributed pandas DataFrame of CSV texts: every element is parsed with
@@ -215,8 +119,6 @@ class InteropMixin:
         1  3  4
         """
         pd = _pandas()
-        from bndl_dask.datasets.interop_datasets import DistributedDataFrame, _ParseCsv
-
         if sample is not None:
             meta = sample.iloc[:0]
         elif "names" in kwargs:
@@ -230,4 +132,4 @@ class InteropMixin:
                 buffer = (io.BytesIO(first) if isinstance(first, (bytes, bytearray))
                           else io.StringIO(first))
                 meta = pd.read_csv(buffer, nrows=10, **kwargs).iloc[:0]
-        return DistributedDataFrame(self, _ParseCsv(kwargs, meta), meta)
+        return self._derive(DataFrameNode, self, _ParseCsv(kwargs, meta), meta)

@@ -1,7 +1,7 @@
-"""The datasets behind interop: partitions from dask futures, pandas frames and series.
+"""The plan nodes behind interop: partitions from dask futures, pandas frames and series.
 
-Kept apart from ``interop.py`` because these subclass ``Dataset``, which itself mixes in the
-interop methods.
+``dataset.py`` turns them into the public ``FuturesDataset``, ``DistributedDataFrame``,
+``DistributedDataFrameZip`` and ``DistributedSeries``.
 """
 
 from __future__ import annotations
@@ -10,21 +10,30 @@ import io
 import time
 from typing import Any
 
-from bndl_dask.datasets.core import Partition
-from bndl_dask.datasets.dataset import Dataset
-from bndl_dask.datasets.interop import _pandas
-from bndl_dask.datasets.narrow import MapPartitionsDataset, ZipPartitionsDataset, bind
+from distributed import get_worker
+from distributed.utils import sync
+from distributed.worker import get_data_from_worker
+
+from bndl_dask.datasets.callables import bind
+from bndl_dask.datasets.core import DatasetCore, Partition
+from bndl_dask.datasets.narrow_nodes import MapPartitionsNode, ZipPartitionsNode
+from bndl_dask.planning.cluster_calls import await_futures, holders
 
 FETCH_TIMEOUT = 60
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError("dataframes need pandas: pip install pandas "
+                          "(or bndl_dask[all])") from exc
+    return pandas
 
 
 def _fetch(key: Any) -> Any:
     """On a worker: the data of dask key ``key``, local when held here, else fetched from a
     holder over dask's worker-to-worker comms."""
-    from distributed import get_worker
-    from distributed.utils import sync
-    from distributed.worker import get_data_from_worker
-
     worker = get_worker()
     try:
         return worker.data[key]
@@ -64,7 +73,7 @@ class FuturePartition(Partition):
         return result
 
 
-class FuturesDataset(Dataset):
+class FuturesNode(DatasetCore):
     """Partition ``i`` is the result of dask future ``i`` (kept alive by the dataset)."""
 
     def __init__(self, ctx, futures: list):
@@ -75,23 +84,14 @@ class FuturesDataset(Dataset):
     def _make_parts(self):
         # on the driver, at the first action: tasks fetch finished data, so wait for it here
         # (a failed future raises its own exception)
-        from distributed import wait
-
-        wait(self._futures)
-        for future in self._futures:
-            if future.status != "finished":
-                future.result()
+        await_futures(self._futures)
         return [FuturePartition(self, i, f.key) for i, f in enumerate(self._futures)]
 
     def _holders(self) -> dict:
         """key -> addresses holding it; one scheduler round trip per planning, not per task."""
         now = time.monotonic()
         if self._who_has is None or now - self._who_has[0] > 5:
-            try:
-                holders = self.ctx.client.who_has(self._futures)
-            except Exception:
-                holders = {}
-            self._who_has = (now, {k: set(v) for k, v in holders.items()})
+            self._who_has = (now, holders(self.ctx, self._futures))
         return self._who_has[1]
 
     def __getstate__(self):
@@ -213,18 +213,18 @@ class _ParseCsv:
         return _concat(frames, self.meta)
 
 
-class DistributedSeries(_FramePartsMixin, MapPartitionsDataset):
+class SeriesNode(_FramePartsMixin, MapPartitionsNode):
     """A column of a distributed DataFrame: one pandas Series per partition."""
 
     def map(self, func, *args: Any, **kwargs: Any):
         """Element-wise ``func`` (``Series.map``) in every partition."""
-        return DistributedSeries(self, _SeriesMap(bind(func, args, kwargs)))
+        return self._derive(SeriesNode, self, _SeriesMap(bind(func, args, kwargs)))
 
 
 class _FrameMethods(_FramePartsMixin):
-    def __getitem__(self, column: Any) -> DistributedSeries:
+    def __getitem__(self, column: Any) -> SeriesNode:
         """The column ``column`` as a distributed Series."""
-        return DistributedSeries(self, _Column(column))
+        return self._derive(SeriesNode, self, _Column(column))
 
     def assign(self, *pairs: Any):
         """A frame with added columns: ``assign('name', column_dataset, ...)``; columns are
@@ -235,10 +235,10 @@ class _FrameMethods(_FramePartsMixin):
         if len(pairs) % 2 or not pairs:
             raise ValueError("assign takes name, dataset pairs")
         names, columns = list(pairs[::2]), list(pairs[1::2])
-        return DistributedDataFrameZip([self, *columns], _Assign(names), self._meta)
+        return self._derive(DataFrameZipNode, [self, *columns], _Assign(names), self._meta)
 
 
-class DistributedDataFrame(_FrameMethods, MapPartitionsDataset):
+class DataFrameNode(_FrameMethods, MapPartitionsNode):
     """A dataset of one pandas DataFrame per partition (experimental, as in BNDL)."""
 
     def __init__(self, src, func, meta: Any = None):
@@ -246,7 +246,7 @@ class DistributedDataFrame(_FrameMethods, MapPartitionsDataset):
         self._meta = meta
 
 
-class DistributedDataFrameZip(_FrameMethods, ZipPartitionsDataset):
+class DataFrameZipNode(_FrameMethods, ZipPartitionsNode):
     """A distributed DataFrame with columns added from other datasets."""
 
     def __init__(self, sources, comb, meta: Any = None):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from bndl_dask.datasets.callables import bind
 from bndl_dask.datasets.core import check_callable
 
 
@@ -49,15 +51,11 @@ class KeyValueMixin:
     def map_keys(self, func: Callable, *args: Any, **kwargs: Any):
         """``(func(*args, key), value)``."""
         check_callable(func)
-        from bndl_dask.datasets.narrow import bind
-
         return self.map(_MapKeys(bind(func, args, kwargs)))
 
     def map_values(self, func: Callable, *args: Any, **kwargs: Any):
         """``(key, func(*args, value))``."""
         check_callable(func)
-        from bndl_dask.datasets.narrow import bind
-
         return self.map(_MapValues(bind(func, args, kwargs)))
 
     def pluck_values(self, ind: Any, default: Any = None):
@@ -71,58 +69,39 @@ class KeyValueMixin:
     def filter_bykey(self, func: Callable | None = None, *args: Any, **kwargs: Any):
         """The pairs whose ``func(*args, key)`` (or key) is truthy."""
         check_callable(func, optional=True)
-        from bndl_dask.datasets.narrow import bind
-
         bound = bind(func, args, kwargs) if func is not None else None
         return self.filter(_ItemTest(0, bound))
 
     def filter_byvalue(self, func: Callable | None = None, *args: Any, **kwargs: Any):
         """The pairs whose ``func(*args, value)`` (or value) is truthy."""
         check_callable(func, optional=True)
-        from bndl_dask.datasets.narrow import bind
-
         bound = bind(func, args, kwargs) if func is not None else None
         return self.filter(_ItemTest(1, bound))
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _KeyBy:
-    __slots__ = ("key",)
-
-    def __init__(self, key):
-        self.key = key
+    key: Any
 
     def __call__(self, element):
         return (self.key(element), element)
 
-    def __reduce__(self):
-        return (_KeyBy, (self.key,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _WithValue:
-    __slots__ = ("val",)
-
-    def __init__(self, val):
-        self.val = val
+    val: Any
 
     def __call__(self, element):
         return (element, self.val(element) if callable(self.val) else self.val)
 
-    def __reduce__(self):
-        return (_WithValue, (self.val,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _KeyById:
-    __slots__ = ("n",)
-
-    def __init__(self, n):
-        self.n = n
+    n: Any
 
     def __call__(self, idx, data):
         n = self.n
         return ((idx + i * n, e) for i, e in enumerate(data))
-
-    def __reduce__(self):
-        return (_KeyById, (self.n,))
 
 
 class _PartSize:
@@ -132,45 +111,32 @@ class _PartSize:
         return [(idx, sum(1 for _ in data))]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _Enumerate:
-    __slots__ = ("offsets",)
-
-    def __init__(self, offsets):
-        self.offsets = offsets
+    offsets: Any
 
     def __call__(self, idx, data):
         return enumerate(data, self.offsets[idx])
 
-    def __reduce__(self):
-        return (_Enumerate, (self.offsets,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _MapKeys:
-    __slots__ = ("func",)
-
-    def __init__(self, func):
-        self.func = func
+    func: Any
 
     def __call__(self, pair):
         return (self.func(pair[0]), pair[1])
 
-    def __reduce__(self):
-        return (_MapKeys, (self.func,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _MapValues(_MapKeys):
     def __call__(self, pair):
         return (pair[0], self.func(pair[1]))
 
-    def __reduce__(self):
-        return (_MapValues, (self.func,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _PluckValues:
-    __slots__ = ("ind", "default")
-
-    def __init__(self, ind, default):
-        self.ind, self.default = ind, default
+    ind: Any
+    default: Any
 
     def _one(self, record):
         if isinstance(self.ind, list):
@@ -185,19 +151,12 @@ class _PluckValues:
     def __call__(self, pair):
         return (pair[0], [self._one(r) for r in pair[1]])
 
-    def __reduce__(self):
-        return (_PluckValues, (self.ind, self.default))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _ItemTest:
-    __slots__ = ("index", "func")
-
-    def __init__(self, index, func):
-        self.index, self.func = index, func
+    index: Any
+    func: Any
 
     def __call__(self, pair):
         item = pair[self.index]
         return self.func(item) if self.func is not None else item
-
-    def __reduce__(self):
-        return (_ItemTest, (self.index, self.func))

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 COMPRESSION_EXTENSIONS = {None: "", "gzip": ".gz", "lz4": ".lz4"}
-FORMATS = ("pickles", "json", "files")
 
 
 def _check_compression(compression: str | None) -> str:

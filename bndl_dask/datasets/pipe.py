@@ -19,6 +19,7 @@ def pipe_partition(command: str | list, reader: Callable, writer: Callable, opts
     produces the partition) is re-raised once the output has been read; a command that stops
     reading early (``head``) is not an error.
 
+    >>> import io
     >>> pipe_partition('sort', io.IOBase.readlines, io.IOBase.writelines, {}, [b'b\\n', b'a\\n'])
     [b'a\\n', b'b\\n']
     """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from bndl_dask.datasets.core import ArgumentError
@@ -43,13 +44,13 @@ def _poisson(rng: random.Random, lam: float) -> int:
     return count
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _Sampler:
     """Per-partition sampling function; module level so it pickles by reference."""
 
-    __slots__ = ("fraction", "with_replacement", "seed")
-
-    def __init__(self, fraction: float, with_replacement: bool, seed: int):
-        self.fraction, self.with_replacement, self.seed = fraction, with_replacement, seed
+    fraction: float
+    with_replacement: bool
+    seed: int
 
     def __call__(self, idx: int, data: Iterable) -> Iterator:
         rng = random.Random(f"bndl-sample:{self.seed}:{idx}")
@@ -63,9 +64,6 @@ class _Sampler:
             for element in data:
                 if draw() < fraction:
                     yield element
-
-    def __reduce__(self):
-        return (_Sampler, (self.fraction, self.with_replacement, self.seed))
 
 
 def _oversample_fraction(num: int, count: int, with_replacement: bool) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 try:  # numpy is optional: only mvstats() and histogram() need it
@@ -339,17 +340,12 @@ def _stats_comb(partials: Iterable[Stats]) -> Stats:
     return total
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _MvLocal:
-    __slots__ = ("width",)
-
-    def __init__(self, width: int):
-        self.width = width
+    width: int
 
     def __call__(self, vectors: Iterable) -> MultiVariateStats:
         return MultiVariateStats(self.width, vectors)
-
-    def __reduce__(self):
-        return (_MvLocal, (self.width,))
 
 
 def _mv_comb(partials: Iterable[MultiVariateStats]) -> MultiVariateStats:
@@ -361,17 +357,12 @@ def _mv_comb(partials: Iterable[MultiVariateStats]) -> MultiVariateStats:
     return total
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _HistLocal:
-    __slots__ = ("edges",)
-
-    def __init__(self, edges):
-        self.edges = edges
+    edges: Any
 
     def __call__(self, values: Iterable):
         return np.histogram(np.asarray(list(values), dtype=float), self.edges)[0]
-
-    def __reduce__(self):
-        return (_HistLocal, (self.edges,))
 
 
 def _hist_comb(partials: Iterable) -> Any:

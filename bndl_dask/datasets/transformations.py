@@ -5,40 +5,27 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from bndl_dask.datasets.core import ArgumentError, check_callable
-
-
-def _check_datasets(operation: str, *others: Any) -> None:
-    """Combining a dataset with a list (say) fails late and obscurely: say so at once."""
-    from bndl_dask.datasets.core import DatasetCore
-
-    for other in others:
-        if not isinstance(other, DatasetCore):
-            raise TypeError(
-                f"{operation} combines datasets, got {type(other).__name__}; make one with "
-                f"ctx.collection(...) first")
-
-
-def getter(key: Any) -> Callable:
-    """A callable from BNDL's ``key`` convention: callables as is, a list of indices gives a
-    tuple of items, any other value is an item index."""
-    if callable(key):
-        return key
-    if isinstance(key, list):
-        indices = tuple(key)
-        return lambda element: tuple(element[i] for i in indices)
-    return lambda element: element[key]
+from bndl_dask.datasets.callables import bind
+from bndl_dask.datasets.core import ArgumentError, check_callable, check_datasets
+from bndl_dask.datasets.narrow_nodes import (
+    CartesianProductNode,
+    CoalescedNode,
+    MapPartitionsNode,
+    MaskedNode,
+    UnionNode,
+    ZipPartitionsNode,
+)
+from bndl_dask.datasets.pipe import pipe_partition
 
 
 class TransformationsMixin:
     def map_partitions_with_part(self, func: Callable, *args: Any, **kwargs: Any):
         """Replace each partition's data by ``func(*args, partition, data, **kwargs)``."""
-        from bndl_dask.datasets.narrow import MapPartitionsDataset, bind
-
         check_callable(func)
-        return MapPartitionsDataset(self, bind(func, args, kwargs))
+        return self._derive(MapPartitionsNode, self, bind(func, args, kwargs))
 
     def map_partitions_with_index(self, func: Callable, *args: Any, **kwargs: Any):
         """Replace each partition's data by ``func(*args, index, data, **kwargs)``.
@@ -46,8 +33,6 @@ class TransformationsMixin:
         >>> ctx.range(10, pcount=3).map_partitions_with_index(lambda i, p: [i]).collect()
         [0, 1, 2]
         """
-        from bndl_dask.datasets.narrow import bind
-
         check_callable(func)
         bound = bind(func, args, kwargs)
         return self.map_partitions_with_part(_WithIndex(bound))
@@ -58,8 +43,6 @@ class TransformationsMixin:
         >>> ctx.range(10, pcount=3).map_partitions(lambda p: [len(p)]).collect()
         [3, 3, 4]
         """
-        from bndl_dask.datasets.narrow import bind
-
         check_callable(func)
         return self.map_partitions_with_part(_DataOnly(bind(func, args, kwargs)))
 
@@ -69,15 +52,11 @@ class TransformationsMixin:
         >>> ctx.range(4).map(str).collect()
         ['0', '1', '2', '3']
         """
-        from bndl_dask.datasets.narrow import bind
-
         check_callable(func)
         return self.map_partitions(_Map(bind(func, args, kwargs)))
 
     def starmap(self, func: Callable, *args: Any, **kwargs: Any):
         """``func(*args, *element, **kwargs)`` for every element."""
-        from bndl_dask.datasets.narrow import bind
-
         check_callable(func)
         return self.map_partitions(_StarMap(bind(func, args, kwargs)))
 
@@ -87,8 +66,6 @@ class TransformationsMixin:
         >>> ctx.collection(['ab', 'cd']).flatmap().collect()
         ['a', 'b', 'c', 'd']
         """
-        from bndl_dask.datasets.narrow import bind
-
         check_callable(func, optional=True)
         bound = bind(func, args, kwargs) if func is not None else None
         return self.map_partitions(_FlatMap(bound))
@@ -103,16 +80,12 @@ class TransformationsMixin:
         >>> ctx.range(1, 100).filter(lambda i: i % 2).count()
         50
         """
-        from bndl_dask.datasets.narrow import bind
-
         check_callable(func, optional=True)
         bound = bind(func, args, kwargs) if func is not None else None
         return self.map_partitions(_Filter(bound, star=False))
 
     def starfilter(self, func: Callable, *args: Any, **kwargs: Any):
         """The elements for which ``func(*args, *element)`` is truthy."""
-        from bndl_dask.datasets.narrow import bind
-
         check_callable(func)
         return self.map_partitions(_Filter(bind(func, args, kwargs), star=True))
 
@@ -133,16 +106,12 @@ class TransformationsMixin:
     def pipe(self, command: str | list, reader: Callable = io.IOBase.readlines,
              writer: Callable = io.IOBase.writelines, **opts: Any):
         """Pipe each partition (bytes elements) through an external command."""
-        from bndl_dask.datasets.pipe import pipe_partition
-
         return self.map_partitions(pipe_partition, command, reader, writer, opts)
 
     def mask_partitions(self, mask: Callable):
         """Only the partitions for which ``mask(partition)`` is truthy (indices kept)."""
-        from bndl_dask.datasets.narrow import MaskedDataset
-
         check_callable(mask, "mask")
-        return MaskedDataset(self, mask)
+        return self._derive(MaskedNode, self, mask)
 
     def coalesce_parts(self, pcount: int):
         """At most ``pcount`` partitions, made of runs of consecutive partitions.
@@ -150,13 +119,11 @@ class TransformationsMixin:
         >>> ctx.range(100, pcount=10).coalesce_parts(3).pcount
         3
         """
-        from bndl_dask.datasets.narrow import CoalescedDataset
-
         if isinstance(pcount, bool) or not isinstance(pcount, int) or pcount < 1:
             raise ArgumentError(f"coalesce_parts needs a pcount of at least 1, got {pcount!r}")
         if pcount >= self.pcount:
             return self
-        return CoalescedDataset(self, pcount)
+        return self._derive(CoalescedNode, self, pcount)
 
     def union(self, other, *others):
         """The partitions of this dataset, then those of the others.
@@ -164,10 +131,8 @@ class TransformationsMixin:
         >>> ctx.range(3).union(ctx.range(10, 13)).collect()
         [0, 1, 2, 10, 11, 12]
         """
-        from bndl_dask.datasets.narrow import UnionDataset
-
-        _check_datasets("union", other, *others)
-        return UnionDataset([self, other, *others])
+        check_datasets("union", other, *others)
+        return self._derive(UnionNode, [self, other, *others])
 
     def zip(self, other):
         """Pairs of elements of corresponding partitions (same partition counts required)."""
@@ -175,93 +140,69 @@ class TransformationsMixin:
 
     def zip_partitions(self, other, comb: Callable):
         """Partition ``i`` is ``comb(partition i of self, partition i of other)``."""
-        from bndl_dask.datasets.narrow import ZipPartitionsDataset
-
         check_callable(comb, "comb")
-        _check_datasets("zip", other)
-        return ZipPartitionsDataset([self, other], comb)
+        check_datasets("zip", other)
+        return self._derive(ZipPartitionsNode, [self, other], comb)
 
     def product(self, other, *others, func: Callable = itertools.product):
         """The cartesian product of partitions: ``func(data_self, data_other, ...)`` each."""
-        from bndl_dask.datasets.narrow import CartesianProductDataset
-
         check_callable(func, "func")
-        _check_datasets("product", other, *others)
+        check_datasets("product", other, *others)
         sources = [self, other, *others]
         flat = []
         for source in sources:
-            if isinstance(source, CartesianProductDataset) and source.func is itertools.product \
+            if isinstance(source, CartesianProductNode) and source.func is itertools.product \
                     and func is itertools.product:
                 flat.extend(source.src)
             else:
                 flat.append(source)
-        return CartesianProductDataset(flat, func)
+        return self._derive(CartesianProductNode, flat, func)
 
 
 # -- partition functions (module level so they pickle by reference) ---------------------------
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _WithIndex:
-    __slots__ = ("func",)
-
-    def __init__(self, func):
-        self.func = func
+    func: Any
 
     def __call__(self, part, data):
         return self.func(part.idx, data)
 
-    def __reduce__(self):
-        return (_WithIndex, (self.func,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _DataOnly:
-    __slots__ = ("func",)
-
-    def __init__(self, func):
-        self.func = func
+    func: Any
 
     def __call__(self, part, data):
         return self.func(data)
 
-    def __reduce__(self):
-        return (_DataOnly, (self.func,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _Map:
-    __slots__ = ("func",)
-
-    def __init__(self, func):
-        self.func = func
+    func: Any
 
     def __call__(self, data):
         return map(self.func, data)
 
-    def __reduce__(self):
-        return (_Map, (self.func,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _StarMap(_Map):
     def __call__(self, data):
         return itertools.starmap(self.func, data)
 
-    def __reduce__(self):
-        return (_StarMap, (self.func,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _FlatMap(_Map):
     def __call__(self, data):
         if self.func is None:
             return itertools.chain.from_iterable(data)
         return itertools.chain.from_iterable(map(self.func, data))
 
-    def __reduce__(self):
-        return (_FlatMap, (self.func,))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _Filter:
-    __slots__ = ("func", "star")
-
-    def __init__(self, func, star):
-        self.func, self.star = func, star
+    func: Any
+    star: Any
 
     def __call__(self, data):
         if self.star:
@@ -269,15 +210,11 @@ class _Filter:
             return (e for e in data if func(*e))
         return filter(self.func, data)
 
-    def __reduce__(self):
-        return (_Filter, (self.func, self.star))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class _Pluck:
-    __slots__ = ("ind", "default")
-
-    def __init__(self, ind, default):
-        self.ind, self.default = ind, default
+    ind: Any
+    default: Any
 
     def _one(self, element, index):
         if self.default is None:
@@ -295,9 +232,6 @@ class _Pluck:
             ind = self.ind
             return (e[ind] for e in data)
         return (self._one(e, self.ind) for e in data)
-
-    def __reduce__(self):
-        return (_Pluck, (self.ind, self.default))
 
 
 def _glom(data: Iterable) -> list:

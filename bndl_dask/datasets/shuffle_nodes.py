@@ -1,4 +1,4 @@
-"""``ShuffleDataset``: the output side of a shuffle, a boundary the planner splits jobs at.
+"""``ShuffleNode``: the output side of a shuffle, a boundary the planner splits jobs at.
 
 Its source's partitions are written by map-side tasks (``shuffle_writer()``) into buckets that
 stay on their workers; output partition ``i`` pulls bucket ``i`` from every holder and merges it
@@ -8,10 +8,11 @@ stay on their workers; output partition ``i`` pulls bucket ``i`` from every hold
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from operator import itemgetter
 
-from bndl_dask.datasets.core import Partition
-from bndl_dask.datasets.dataset import Dataset
+from bndl_dask.datasets.core import DatasetCore, Partition
+from bndl_dask.planning.tasks import shuffle_inputs
 from bndl_dask.util.gc_pause import gc_paused
 from bndl_dask.worker.blocks import decode_blocks
 from bndl_dask.worker.exceptions import DependenciesFailed
@@ -31,8 +32,6 @@ from bndl_dask.worker.sorting import sort_records
 
 class ShufflePartition(Partition):
     def _compute(self) -> Iterable:
-        from bndl_dask.planning.tasks import shuffle_inputs
-
         dset = self.dset
         manifests = shuffle_inputs().get(dset.id)
         if manifests is None or any(m is None for m in manifests):
@@ -45,7 +44,7 @@ class ShufflePartition(Partition):
             return dset.merge(decode_blocks(blobs, dset.serialization, dset.compression))
 
 
-class ShuffleDataset(Dataset):
+class ShuffleNode(DatasetCore):
     """``pcount`` partitions, each merged from one bucket of every map-side task.
 
     ``placement``: ``("hash",)``, ``("func", partitioner)`` or ``("range",)`` (a sort);
@@ -54,7 +53,7 @@ class ShuffleDataset(Dataset):
 
     sync_required = True
 
-    def __init__(self, src: Dataset, pcount: int, placement: tuple, key: Callable | None,
+    def __init__(self, src: DatasetCore, pcount: int, placement: tuple, key: Callable | None,
                  kind: str, comb: Callable | None, sort: bool, block_size: int,
                  serialization: str, compression: str | None,
                  merge: Callable | None = None, reverse: bool = False):
@@ -97,8 +96,6 @@ class ShuffleDataset(Dataset):
 
 class SortedPartition(Partition):
     def _compute(self) -> Iterable:
-        from bndl_dask.planning.tasks import shuffle_inputs
-
         dset = self.dset
         inputs = shuffle_inputs().get(dset.id)
         if inputs is None or not isinstance(inputs, RangeInputs):
@@ -114,14 +111,14 @@ class SortedPartition(Partition):
                            dset.compression)
 
 
-class SortedDataset(ShuffleDataset):
+class SortedNode(ShuffleNode):
     """A sort into ``pcount`` key ranges: map tasks sort their partition into runs, the barrier
     draws the range boundaries from the runs' samples, and output partition ``i`` merges the
     parts of every run within range ``i`` (see ``bndl_dask.worker.range_shuffle``)."""
 
     element_shape = "comparable"
 
-    def __init__(self, src: Dataset, pcount: int, key: Callable | None, reverse: bool,
+    def __init__(self, src: DatasetCore, pcount: int, key: Callable | None, reverse: bool,
                  block_size: int, serialization: str, compression: str | None):
         super().__init__(src, pcount, ("range",), key, "sorted", None, True, block_size,
                          serialization, compression, reverse=reverse)
@@ -159,14 +156,13 @@ def explained(exc: Exception, shape: str, what: str) -> Exception:
     return TypeError(f"{what}: {advice} ({type(exc).__name__}: {exc})")
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class ExplainingLocal:
     """The map-side step of a key-wise operation (``for k, v in data``), with its errors about
     non-pairs explained as ``ExplainingWriter`` does."""
 
-    __slots__ = ("local", "what")
-
-    def __init__(self, local: Callable, what: str):
-        self.local, self.what = local, what
+    local: Callable
+    what: str
 
     def __call__(self, data):
         try:
@@ -177,18 +173,15 @@ class ExplainingLocal:
                 raise
             raise better from exc
 
-    def __reduce__(self):
-        return (ExplainingLocal, (self.local, self.what))
 
-
+@dataclass(frozen=True, slots=True, eq=False)
 class ExplainingWriter:
     """A ShuffleWriter whose errors about the elements' shape say what the user should do
     (the bare ``cannot unpack non-iterable int object`` does not)."""
 
-    __slots__ = ("writer", "shape", "what")
-
-    def __init__(self, writer: ShuffleWriter, shape: str, what: str):
-        self.writer, self.shape, self.what = writer, shape, what
+    writer: ShuffleWriter
+    shape: str
+    what: str
 
     def __call__(self, map_idx: int, data):
         try:
@@ -204,20 +197,18 @@ class ExplainingWriter:
             raise AttributeError(name)
         return getattr(self.writer, name)
 
-    def __reduce__(self):
-        return (ExplainingWriter, (self.writer, self.shape, self.what))
-
 
 _first = itemgetter(0)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class Merge:
     """The read side of a plain shuffle: concatenate, sort or de-duplicate the blocks."""
 
-    __slots__ = ("kind", "key", "sort", "reverse")
-
-    def __init__(self, kind: str, key: Callable | None, sort: bool, reverse: bool = False):
-        self.kind, self.key, self.sort, self.reverse = kind, key, sort, reverse
+    kind: str
+    key: Callable | None
+    sort: bool
+    reverse: bool = False
 
     def __call__(self, blocks: Iterator[tuple[int, list]]) -> Iterable:
         if self.kind == "set":
@@ -245,6 +236,3 @@ class Merge:
         if self.sort:
             sort_records(out, self.key, self.reverse)
         return out
-
-    def __reduce__(self):
-        return (Merge, (self.kind, self.key, self.sort, self.reverse))
