@@ -11,11 +11,14 @@ A worker that joined after the broadcast fetches the block from a worker that ho
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
+
+from distributed import Worker, get_worker
 
 from bndl_dask.util import serialization as _serialization
 from bndl_dask.worker.fetch import ask_holders
@@ -72,8 +75,6 @@ def decode(blob: bytes, serialization: str | None, deserialization: Callable | N
     if serialization == "text":
         return bytes(blob).decode("utf-8")
     if serialization == "json":
-        import json
-
         return json.loads(bytes(blob))
     return _serialization.loads(blob, serialization)
 
@@ -83,13 +84,9 @@ def _dask_worker():
     if runtime is not None:
         return runtime.dask_worker
     try:
-        from distributed import get_worker
-
         return get_worker()
     except ValueError:
         pass
-    from distributed import Worker
-
     workers = list(Worker._instances)
     if len(workers) == 1:  # a thread started by a task, in a worker process
         return workers[0]

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 
+from distributed.core import send_recv
+
 from bndl_dask.util import config
 
 #: ``address -> (answer, error)``: ``error`` is None when the holder answered
@@ -49,8 +51,6 @@ def fetch_from_holders(dask_worker, requests: dict[str, dict]) -> Answers:
 async def ask_holders(dask_worker, requests: dict[str, dict]) -> Answers:
     """Send each holder its request (a comm message) at once; ``address -> (answer, error)``,
     with ``error`` set when the holder could not be reached or failed to answer."""
-    from distributed.core import send_recv
-
     connect_timeout, fetch_timeout = fetch_timeouts()
     pool = dask_worker.rpc
     # asked alongside the connects, not before them: a holder the scheduler no longer lists

@@ -9,12 +9,14 @@ cache and broadcast reads, over dask's own connections.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from distributed import get_worker
+from distributed.protocol import to_serialize
 
 from bndl_dask.util import config
 from bndl_dask.worker.blockstore import BlockStore
@@ -37,7 +39,7 @@ class WorkerServices:
             {
                 "name": worker.name,
                 "host": worker.ip,
-                "pid": _pid(),
+                "pid": os.getpid(),
                 "nthreads": worker.state.nthreads,
                 "memory_limit": worker.memory_manager.memory_limit,
             },
@@ -129,8 +131,6 @@ class WorkerServices:
     def get_object(self, key) -> dict:
         key = tuple(key) if isinstance(key, list) else key
         if key in self.objects:
-            from distributed.protocol import to_serialize
-
             return {"found": True, "value": to_serialize(self.objects[key])}
         if key in self.blocks:
             return {"found": True, "blob": self.blocks.get(key)}
@@ -154,12 +154,6 @@ class WorkerServices:
         self.blocks.close()
         self.objects.clear()
         self.broadcasts.clear()
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def services_for(worker) -> WorkerServices:
