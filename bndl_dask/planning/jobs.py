@@ -15,6 +15,7 @@ from bndl_dask.planning.tasks import (
     compute_partition,
     write_partition,
 )
+from bndl_dask.worker.manifest import writer_task_id
 from bndl_dask.worker.runtime import in_task
 
 if TYPE_CHECKING:
@@ -112,7 +113,8 @@ class JobPlanner:
         for part in shuffle.src.parts():
             inputs = self._inputs(self._prepare_chain(part, skipped))
             writers.append(self._add(PartitionTask(
-                self.ctx, (shuffle.id + ".w", part.idx), write_partition, (part, writer), inputs,
+                self.ctx, writer_task_id(shuffle.id, part.idx), write_partition, (part, writer),
+                inputs,
                 part=part, priority=len(self.tasks), name=f"{self.name} shuffle-write",
                 desc=f"shuffle write {part.idx} of {shuffle!r} ({shuffle.callsite})")))
         barrier = BarrierTask(self.ctx, (shuffle.id + ".b", len(writers)), writers,
