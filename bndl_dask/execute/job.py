@@ -252,7 +252,6 @@ class RmiTask(Task):
 
     def release(self) -> None:
         super().release()
-        self.method_name = getattr(self.method, "__name__", repr(self.method))
         self.method = None
         self.args = ()
         self.kwargs = {}
