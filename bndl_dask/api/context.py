@@ -82,9 +82,13 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
     ``worker_count``) listening on 127.0.0.1; ``ComputeContext('host:8786')`` joins a running
     dask scheduler; a dask ``Cluster`` or ``Client`` object is used as is.
 
-    >>> from bndl_dask import ComputeContext
-    >>> with ComputeContext(worker_count=2) as ctx:          # doctest: +SKIP
-    ...     ctx.range(10).map(lambda x: x * 2).sum()
+    A context is a context manager that stops it (and the cluster it started) on exit::
+
+        from bndl_dask import ComputeContext
+        with ComputeContext(worker_count=2) as ctx:
+            print(ctx.range(10).map(lambda x: x * 2).sum())
+
+    >>> ctx.range(10).map(lambda x: x * 2).sum()
     90
     """
 
@@ -249,7 +253,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         time since the last join exceeds twice the largest gap between recent joins. BNDL's
         check that workers see each other has no counterpart: dask workers connect on demand.
 
-        >>> ctx.await_workers(2)          # doctest: +SKIP
+        >>> ctx.await_workers(2)
         2
         """
         self._check_running()
