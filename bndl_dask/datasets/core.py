@@ -272,7 +272,11 @@ class DatasetCore:
 
     @property
     def cached(self) -> bool:
-        """Whether ``cache()`` was called (and not undone by ``uncache()``)."""
+        """Whether ``cache()`` was called (and not undone by ``uncache()``).
+
+        >>> ctx.range(3).cached
+        False
+        """
         return self._cache_options is not None
 
     def cache(self, location: str | None = "memory", serialization: str | None = None,
@@ -294,7 +298,11 @@ class DatasetCore:
 
     def uncache(self, block: bool = False, timeout: float | None = None) -> Dataset | None:
         """Drop the cached partitions from the workers (waiting for it with ``block``); returns
-        ``self``, or None when it was not cached (see ``cache``)."""
+        ``self``, or None when it was not cached (see ``cache``).
+
+        >>> print(ctx.range(3).uncache())
+        None
+        """
         return caching.uncache(self, block, timeout)
 
     # -- running ---------------------------------------------------------------------------------
