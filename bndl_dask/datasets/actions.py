@@ -299,8 +299,9 @@ class ActionsMixin:
         """A Counter of element -> occurrences (``depth > 1`` merges them with
         ``tree_aggregate``).
 
-        >>> ctx.collection('abracadabra').count_by_value().most_common(2)
-        [('a', 5), ('b', 2)]
+        >>> counts = ctx.collection('abracadabra').count_by_value()
+        >>> counts['a'], counts['r'], counts['z']
+        (5, 2, 0)
         """
         if depth > 1 and hasattr(self, "tree_aggregate"):
             return self.tree_aggregate(Counter, _sum_counters, depth=depth, **shuffle_opts)
