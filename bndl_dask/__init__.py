@@ -1,8 +1,15 @@
 """bndl_dask: BNDL's Spark-like datasets and jobs, and dask's futures, on dask.distributed.
 
->>> from bndl_dask import ComputeContext
->>> with ComputeContext(worker_count=2) as ctx:                      # doctest: +SKIP
-...     ctx.range(10).map(lambda i: (i % 3, 1)).reduce_by_key(int.__add__).collect()
+A context starts an embedded cluster of worker processes on 127.0.0.1 (or joins a dask
+scheduler: ``ComputeContext('host:8786')``)::
+
+    from bndl_dask import ComputeContext
+    ctx = ComputeContext(worker_count=2)
+
+and makes datasets whose actions run as jobs on it:
+
+>>> counts = ctx.range(10).map(lambda i: (i % 3, 1)).reduce_by_key(int.__add__)
+>>> sorted(counts.collect())
 [(0, 4), (1, 3), (2, 3)]
 """
 

@@ -31,9 +31,14 @@ def get_context(create: bool = True) -> Any:
 class LazyContext:
     """``bndl_dask.ctx``: behaves as the shared context, created on first attribute access.
 
-    >>> from bndl_dask import ctx          # doctest: +SKIP
-    >>> ctx.range(100).count()             # doctest: +SKIP
+    ``from bndl_dask import ctx`` gives it; ``set_context`` chooses the context it stands for.
+
+    >>> import bndl_dask
+    >>> previous = get_context(create=False)
+    >>> set_context(ctx)
+    >>> bndl_dask.ctx.range(100).count()
     100
+    >>> set_context(previous)
     """
 
     def __getattr__(self, name: str) -> Any:

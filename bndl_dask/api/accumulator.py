@@ -26,13 +26,12 @@ class Accumulator(InPlaceUpdates):
     Inside a task the accumulator is a proxy: updates are recorded and applied on the driver,
     once per successful task, by the time the action returns.
 
-    >>> from bndl_dask import ctx                        # doctest: +SKIP
-    >>> seen = ctx.accumulator(0)                        # doctest: +SKIP
-    >>> def note(x):                                     # doctest: +SKIP
+    >>> seen = ctx.accumulator(0)
+    >>> def note(x):
     ...     global seen
     ...     seen += 1
     ...     return x
-    >>> ctx.range(10).map(note).count(), seen.value     # doctest: +SKIP
+    >>> ctx.range(10).map(note).count(), seen.value
     (10, 10)
     """
 

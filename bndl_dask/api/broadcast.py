@@ -6,10 +6,10 @@ in its bndl services. A ``BroadcastValue`` captured in a task's function travels
 ``.value`` in a task deserializes the block on first use in that worker process and caches the
 object there.
 
->>> table = ctx.broadcast({0: 'a', 1: 'b'})                     # doctest: +SKIP
->>> ctx.range(2).map(lambda i: table.value[i]).collect()       # doctest: +SKIP
+>>> table = ctx.broadcast({0: 'a', 1: 'b'})
+>>> ctx.range(2).map(lambda i: table.value[i]).collect()
 ['a', 'b']
->>> table.unpersist()                                           # doctest: +SKIP
+>>> table.unpersist()
 """
 
 from __future__ import annotations

@@ -82,9 +82,13 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
     ``worker_count``) listening on 127.0.0.1; ``ComputeContext('host:8786')`` joins a running
     dask scheduler; a dask ``Cluster`` or ``Client`` object is used as is.
 
-    >>> from bndl_dask import ComputeContext
-    >>> with ComputeContext(worker_count=2) as ctx:          # doctest: +SKIP
-    ...     ctx.range(10).map(lambda x: x * 2).sum()
+    A context is a context manager that stops it (and the cluster it started) on exit::
+
+        from bndl_dask import ComputeContext
+        with ComputeContext(worker_count=2) as ctx:
+            print(ctx.range(10).map(lambda x: x * 2).sum())
+
+    >>> ctx.range(10).map(lambda x: x * 2).sum()
     90
     """
 
@@ -150,10 +154,16 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
 
     @property
     def running(self) -> bool:
+        """Whether the context can run jobs (it was not stopped).
+
+        >>> ctx.running, ctx.stopped
+        (True, False)
+        """
         return not self._stopped
 
     @property
     def stopped(self) -> bool:
+        """Whether ``stop()`` was called (the opposite of ``running``)."""
         return self._stopped
 
     def stop(self) -> None:
@@ -190,7 +200,11 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
 
     @property
     def executor(self) -> Client:
-        """dask's futures API (submit, map, gather, scatter, ...) on the same connection."""
+        """dask's futures API (submit, map, gather, scatter, ...) on the same connection.
+
+        >>> ctx.executor.submit(abs, -1).result()
+        1
+        """
         return self.client
 
     @property
@@ -203,7 +217,11 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
 
     @property
     def workers(self) -> list[WorkerHandle]:
-        """The workers connected now, sorted by name."""
+        """The workers connected now, sorted by name.
+
+        >>> [worker.host for worker in ctx.workers]
+        ['127.0.0.1', '127.0.0.1']
+        """
         self._check_running()
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         handles = [WorkerHandle.from_info(address, w) for address, w in info.items()]
@@ -231,7 +249,11 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
 
     @property
     def worker_count(self) -> int:
-        """How many workers are connected (waits for workers when there are none yet)."""
+        """How many workers are connected (waits for workers when there are none yet).
+
+        >>> ctx.worker_count
+        2
+        """
         count = len(self.workers)
         return count if count else self.await_workers()
 
@@ -249,7 +271,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         time since the last join exceeds twice the largest gap between recent joins. BNDL's
         check that workers see each other has no counterpart: dask workers connect on demand.
 
-        >>> ctx.await_workers(2)          # doctest: +SKIP
+        >>> ctx.await_workers(2)
         2
         """
         self._check_running()
@@ -294,7 +316,13 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
     @property
     def default_pcount(self) -> int:
         """``bndl.compute.pcount`` when set, else the tasks the cluster runs at once: the
-        workers' threads, or workers x ``bndl.execute.concurrency`` when that is set."""
+        workers' threads, or workers x ``bndl.execute.concurrency`` when that is set.
+
+        >>> import dask
+        >>> with dask.config.set({'bndl.compute.pcount': 3}):
+        ...     ctx.default_pcount, ctx.range(10).pcount
+        (3, 3)
+        """
         pcount = self.conf.get("bndl.compute.pcount")
         if pcount:
             return int(pcount)
@@ -307,12 +335,27 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
     # -- accumulators and broadcasts -------------------------------------------------------------
 
     def accumulator(self, initial: Any) -> Accumulator:
-        """A value on the driver that tasks can add to (see ``Accumulator``)."""
+        """A value on the driver that tasks can add to (see ``Accumulator``).
+
+        >>> total = ctx.accumulator(0)
+        >>> def add(i):
+        ...     global total
+        ...     total += i
+        >>> ctx.range(5).map(add).execute()
+        >>> total.value
+        10
+        """
         return Accumulator(initial, host="driver")
 
     def broadcast(self, value: Any, serialization: str | None = "auto",
                   deserialization: Any = None):
-        """Ship ``value`` once to every worker; tasks read it as ``.value``."""
+        """Ship ``value`` once to every worker; tasks read it as ``.value``.
+
+        >>> names = ctx.broadcast(['zero', 'one'])
+        >>> ctx.range(2).map(lambda i: names.value[i]).collect()
+        ['zero', 'one']
+        >>> names.unpersist()
+        """
         from bndl_dask.api.broadcast import broadcast
 
         return broadcast(self, value, serialization, deserialization)

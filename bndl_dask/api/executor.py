@@ -60,7 +60,7 @@ class ExecutorClient(Client):
     ``dask.config.set(scheduler=e)`` recognise a distributed client by its class name.
 
     >>> from bndl_dask import Executor
-    >>> with Executor(worker_count=1) as e:          # doctest: +SKIP
+    >>> with Executor(worker_count=1) as e:
     ...     e.gather(e.map(abs, [-1, -2]))
     [1, 2]
     """
@@ -101,8 +101,9 @@ class ExecutorClient(Client):
         """dask's ``Client.compute``; also takes several collections as arguments, as the seed
         writes it (``e.compute(*values)`` returns a list of futures).
 
-        >>> futures = e.compute(*[dask.delayed(abs)(-i) for i in range(3)])  # doctest: +SKIP
-        >>> e.gather(futures)                                                # doctest: +SKIP
+        >>> import dask
+        >>> futures = ctx.executor.compute(*[dask.delayed(abs)(-i) for i in range(3)])
+        >>> ctx.executor.gather(futures)
         [0, 1, 2]
         """
         if more and any(dask.is_dask_collection(c) for c in more):

@@ -119,11 +119,17 @@ def _format_name(name: str, width: int) -> str:
 class CpuProfiling:
     """Profile the CPU use of all workers with yappi.
 
-    >>> ctx.cpu_profiling.start()                                     # doctest: +SKIP
-    >>> ctx.range(100).mean()                                         # doctest: +SKIP
+    >>> ctx.cpu_profiling.start()
+    >>> ctx.range(100).mean()
     49.5
-    >>> ctx.cpu_profiling.stop()                                      # doctest: +SKIP
-    >>> ctx.cpu_profiling.print_stats(3, include='bndl_dask')         # doctest: +SKIP
+    >>> ctx.cpu_profiling.stop()
+    >>> ctx.cpu_profiling.print_stats(3, include='bndl_dask')
+    <BLANKLINE>
+    Clock type: CPU
+    Ordered by: totaltime, desc
+    <BLANKLINE>
+    name...ncall...tsub...ttot...tavg
+    bndl_dask/...
     """
 
     def __init__(self, ctx, clock_type: str = "cpu"):
@@ -257,9 +263,13 @@ def _memory_filters(prefixes: Iterable[str], include: Sequence[str],
 class MemoryProfiling:
     """Profile the memory allocations of all workers with tracemalloc.
 
-    >>> ctx.memory_profiling.start()                                  # doctest: +SKIP
-    >>> snapshot = ctx.memory_profiling.print_top(limit=3)            # doctest: +SKIP
-    >>> ctx.memory_profiling.stop()                                   # doctest: +SKIP
+    >>> ctx.memory_profiling.start()
+    >>> ctx.range(100).map(str).count()
+    100
+    >>> snapshot = ctx.memory_profiling.print_top(limit=3)
+    #1 ...
+    Total allocated size: ...
+    >>> ctx.memory_profiling.stop()
     """
 
     def __init__(self, ctx, nframes: int = 1):

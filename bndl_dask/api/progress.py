@@ -9,9 +9,12 @@ Where progress shows is the ``bndl.progress`` setting: ``auto`` (a widget in a J
 a text bar when stderr is a terminal, nothing otherwise), ``widget``, ``text`` or ``none``.
 An explicit ``progress(futures)`` with ``auto`` draws a text bar on any stream (``requested``).
 
->>> ctx.conf['bndl.progress'] = 'text'        # doctest: +SKIP
->>> ctx.range(10).count()                     # doctest: +SKIP
-[job 1 count] stage 1 [##########] 2/2 | done in 0.1 s
+With ``text``, a job that runs longer than ``TEXT_DELAY`` draws a line like
+``[job 1 count] stage 1 [##########] 2/2 | done in 0.7 s`` on stderr (quicker jobs draw nothing):
+
+>>> import dask
+>>> with dask.config.set({'bndl.progress': 'text'}):
+...     ctx.range(10).count()
 10
 """
 

@@ -75,6 +75,12 @@ class ActionsMixin:
         The job starts at the first ``next()``; partitions are fetched from the workers as they
         are consumed, so the driver holds only a few at a time. Dropping the iterator cancels
         the rest of the job.
+
+        >>> for element in ctx.range(3).icollect():
+        ...     print(element)
+        0
+        1
+        2
         """
         for _, data in self._run(ordered=ordered, name="collect"):
             if parts:
@@ -83,7 +89,12 @@ class ActionsMixin:
                 yield from data
 
     def collect_as_map(self, parts: bool = False) -> dict | list[dict]:
-        """A dict of the ``(key, value)`` elements (``parts=True``: a dict per partition)."""
+        """A dict of the ``(key, value)`` elements (``parts=True``: a dict per partition).
+
+        >>> by_length = ctx.collection(['a', 'bb']).key_by(len).collect_as_map()
+        >>> by_length == {1: 'a', 2: 'bb'}
+        True
+        """
         if parts:
             return [dict(p) for p in self.collect(parts=True)]
         result: dict = {}
@@ -92,23 +103,40 @@ class ActionsMixin:
         return result
 
     def collect_as_set(self) -> set:
-        """The elements as a set."""
+        """The elements as a set.
+
+        >>> ctx.collection('abba').collect_as_set() == {'a', 'b'}
+        True
+        """
         result: set = set()
         for data in self._gathered(ordered=False):
             result.update(data)
         return result
 
     def first(self) -> Any:
-        """The first element; StopIteration on an empty dataset."""
+        """The first element; StopIteration on an empty dataset.
+
+        >>> ctx.range(5, 10).first()
+        5
+        """
         for element in self.itake(1):
             return element
         raise StopIteration("dataset is empty")
 
     def take(self, num: int) -> list:
-        """The first ``num`` elements, computing partitions in growing rounds (1, 2, 4, ...)."""
+        """The first ``num`` elements, computing partitions in growing rounds (1, 2, 4, ...).
+
+        >>> ctx.range(100).take(3)
+        [0, 1, 2]
+        """
         return list(self.itake(num))
 
     def itake(self, num: int) -> Iterator:
+        """Iterate over the first ``num`` elements, computing partitions as ``take`` does.
+
+        >>> list(ctx.range(100).itake(3))
+        [0, 1, 2]
+        """
         if isinstance(num, bool) or not isinstance(num, int):
             raise TypeError(f"num must be an int, got {num!r}")
         if num < 0:
@@ -128,7 +156,16 @@ class ActionsMixin:
             round_size *= 2
 
     def execute(self) -> None:
-        """Compute every partition for its side effects."""
+        """Compute every partition for its side effects.
+
+        >>> seen = ctx.accumulator(0)
+        >>> def note(element):
+        ...     global seen
+        ...     seen += 1
+        >>> ctx.range(10).map(note).execute()
+        >>> seen.value
+        10
+        """
         for _ in self._run(ordered=False, name="execute", transform=_discard):
             pass
 
@@ -153,7 +190,11 @@ class ActionsMixin:
             raise ValueError("dataset is empty") from None
 
     def combine(self, zero: Any, merge_value: Callable, merge_combs: Callable) -> Any:
-        """Fold every partition from ``zero`` with ``merge_value``, then the folds together."""
+        """Fold every partition from ``zero`` with ``merge_value``, then the folds together.
+
+        >>> ctx.collection('abcab').combine(set(), lambda s, c: s | {c}, set.union) == set('abc')
+        True
+        """
         check_callable(merge_value, "merge_value")
         check_callable(merge_combs, "merge_combs")
         local = _Fold(zero, merge_value)
@@ -192,11 +233,19 @@ class ActionsMixin:
         return sum(self._partials(_sum, "sum"))
 
     def max(self, key: Any = None) -> Any:
-        """The largest element (by ``key``: a callable or an item index)."""
+        """The largest element (by ``key``: a callable or an item index).
+
+        >>> ctx.collection(['bb', 'a', 'ccc']).max(key=len)
+        'ccc'
+        """
         return self._extreme(max, key, "max")
 
     def min(self, key: Any = None) -> Any:
-        """The smallest element (by ``key``: a callable or an item index)."""
+        """The smallest element (by ``key``: a callable or an item index).
+
+        >>> ctx.collection([(1, 'z'), (2, 'a')]).min(key=1)
+        (2, 'a')
+        """
         return self._extreme(min, key, "min")
 
     def _extreme(self, pick: Callable, key: Any, name: str) -> Any:
@@ -222,11 +271,19 @@ class ActionsMixin:
         return total / count
 
     def nlargest(self, num: int, key: Any = None) -> Any:
-        """The ``num`` largest elements, largest first (``num == 1``: the element itself)."""
+        """The ``num`` largest elements, largest first (``num == 1``: the element itself).
+
+        >>> ctx.range(10).nlargest(3)
+        [9, 8, 7]
+        """
         return self._top(num, key, heapq.nlargest, max, "nlargest")
 
     def nsmallest(self, num: int, key: Any = None) -> Any:
-        """The ``num`` smallest elements, smallest first (``num == 1``: the element itself)."""
+        """The ``num`` smallest elements, smallest first (``num == 1``: the element itself).
+
+        >>> ctx.range(10).nsmallest(3)
+        [0, 1, 2]
+        """
         return self._top(num, key, heapq.nsmallest, min, "nsmallest")
 
     def _top(self, num: int, key: Any, pick: Callable, single: Callable, name: str) -> Any:
@@ -239,7 +296,13 @@ class ActionsMixin:
         return pick(num, itertools.chain.from_iterable(partials), key=key_func)
 
     def count_by_value(self, depth: int = 1, **shuffle_opts: Any) -> Counter:
-        """A Counter of element -> occurrences."""
+        """A Counter of element -> occurrences (``depth > 1`` merges them with
+        ``tree_aggregate``).
+
+        >>> counts = ctx.collection('abracadabra').count_by_value()
+        >>> counts['a'], counts['r'], counts['z']
+        (5, 2, 0)
+        """
         if depth > 1 and hasattr(self, "tree_aggregate"):
             return self.tree_aggregate(Counter, _sum_counters, depth=depth, **shuffle_opts)
         return self.aggregate(Counter, _sum_counters)

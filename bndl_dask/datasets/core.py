@@ -168,6 +168,12 @@ class DatasetCore:
 
     @property
     def sources(self) -> tuple[Dataset, ...]:
+        """The datasets this one is derived from (empty for a source such as ``ctx.range``).
+
+        >>> evens = ctx.range(10).filter(lambda i: i % 2 == 0)
+        >>> [type(src).__name__ for src in evens.sources]
+        ['RangeDataset']
+        """
         if self.src is None:
             return ()
         if isinstance(self.src, DatasetCore):
@@ -175,6 +181,11 @@ class DatasetCore:
         return tuple(self.src)
 
     def parts(self) -> list[Partition]:
+        """The partitions (planned, not computed).
+
+        >>> [part.idx for part in ctx.range(10, pcount=3).parts()]
+        [0, 1, 2]
+        """
         if self._parts is None:
             self._parts = list(self._make_parts())
         return self._parts
@@ -184,6 +195,11 @@ class DatasetCore:
 
     @property
     def pcount(self) -> int:
+        """The number of partitions.
+
+        >>> ctx.range(10, pcount=3).pcount
+        3
+        """
         if self._pcount is None:
             self._pcount = len(self.parts())
         return self._pcount
@@ -216,7 +232,10 @@ class DatasetCore:
                         ) -> Dataset:
         """A copy whose partitions only run on the workers ``workers_required(workers)`` returns.
 
-        >>> d = ctx.range(10).require_workers(lambda workers: workers[:1])  # doctest: +SKIP
+        >>> from distributed import get_worker
+        >>> on_one = ctx.range(10, pcount=4).require_workers(lambda workers: workers[:1])
+        >>> len(set(on_one.map(lambda i: get_worker().address).collect()))
+        1
         """
         check_callable(workers_required, "workers_required")
         clone = self._clone()
@@ -224,7 +243,11 @@ class DatasetCore:
         return clone
 
     def require_local_workers(self) -> Dataset:
-        """A copy that only runs on workers on the driver's machine."""
+        """A copy that only runs on workers on the driver's machine.
+
+        >>> ctx.range(10).require_local_workers().count()
+        10
+        """
         local = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
         try:
             local.add(socket.gethostbyname(socket.gethostname()))
@@ -233,7 +256,12 @@ class DatasetCore:
         return self.require_workers(lambda workers: [w for w in workers if w.host in local])
 
     def allow_all_workers(self) -> Dataset:
-        """A copy without worker requirements (``self`` when there are none)."""
+        """A copy without worker requirements (``self`` when there are none).
+
+        >>> on_one = ctx.range(10).require_workers(lambda workers: workers[:1])
+        >>> on_one.allow_all_workers().count()
+        10
+        """
         if self._worker_filter is None:
             return self
         clone = self._clone()
@@ -244,14 +272,37 @@ class DatasetCore:
 
     @property
     def cached(self) -> bool:
+        """Whether ``cache()`` was called (and not undone by ``uncache()``).
+
+        >>> ctx.range(3).cached
+        False
+        """
         return self._cache_options is not None
 
     def cache(self, location: str | None = "memory", serialization: str | None = None,
               compression: str | None = None, provider: Any = None) -> Dataset:
-        """Keep computed partitions on the workers that computed them; returns ``self``."""
+        """Keep computed partitions on the workers that computed them; returns ``self``.
+
+        ``location``: 'memory' or 'disk' (None uncaches); ``serialization`` and
+        ``compression`` store the partitions encoded.
+
+        >>> squares = ctx.range(4).map(lambda i: i * i).cache()
+        >>> squares.cached
+        True
+        >>> squares.sum(), squares.collect()   # the second action reads the cached partitions
+        (14, [0, 1, 4, 9])
+        >>> squares.uncache(block=True).cached
+        False
+        """
         return caching.cache(self, location, serialization, compression, provider)
 
     def uncache(self, block: bool = False, timeout: float | None = None) -> Dataset | None:
+        """Drop the cached partitions from the workers (waiting for it with ``block``); returns
+        ``self``, or None when it was not cached (see ``cache``).
+
+        >>> print(ctx.range(3).uncache())
+        None
+        """
         return caching.uncache(self, block, timeout)
 
     # -- running ---------------------------------------------------------------------------------

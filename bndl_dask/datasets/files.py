@@ -40,7 +40,12 @@ class FileContentsMethods:
         A byte that is not valid in ``encoding`` raises ``FileDecodeError`` (a
         ``UnicodeDecodeError``) naming the file and the byte's offset in it.
 
-        >>> ctx.files('docs/').decode().values().map(len).collect()   # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = pathlib.Path(tmp.name, 'a.txt').write_text('héllo\\n')
+        >>> ctx.files(tmp.name).decode().values().collect()
+        ['héllo\\n']
+        >>> tmp.cleanup()
         """
         return self.map_partitions_with_part(Decode(encoding, errors, self._cut_mid_line(True)))
 
@@ -54,7 +59,12 @@ class FileContentsMethods:
         least 1 MiB) are cut at line boundaries, so a 200 MB file gives at least one partition
         per task slot. Wherever files are cut, every line is read whole, once, by one partition.
 
-        >>> ctx.files('logs/*.log').lines().filter(lambda l: 'ERROR' in l).count()  # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = pathlib.Path(tmp.name, 'app.log').write_text('ok\\nERROR disk full\\nok\\n')
+        >>> ctx.files(tmp.name + '/*.log').lines().filter(lambda l: 'ERROR' in l).collect()
+        ['ERROR disk full\\n']
+        >>> tmp.cleanup()
         """
         source = self._for_lines(encoding)
         aligned = source._cut_mid_line(False)
@@ -63,7 +73,12 @@ class FileContentsMethods:
     def decompress(self, compression: str = "gzip"):
         """``(filename, decompressed bytes)``; ``'gzip'`` or ``'lz4'`` (frame or block format).
 
-        >>> ctx.files('out/*.gz').decompress().lines().count()   # doctest: +SKIP
+        >>> import gzip, pathlib, tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = pathlib.Path(tmp.name, 'a.gz').write_bytes(gzip.compress(b'1\\n2\\n'))
+        >>> ctx.files(tmp.name + '/*.gz').decompress().lines().collect()
+        ['1\\n', '2\\n']
+        >>> tmp.cleanup()
         """
         if compression not in ("gzip", "lz4"):
             raise ValueError(f"Only gzip and lz4 compression is supported, not {compression!r}")
@@ -79,7 +94,14 @@ class FileContentsMethods:
         A quoted field with a line break in a cut file raises an error: read such files whole
         with ``ctx.files(path, split=False)``.
 
-        >>> ctx.files('data/*.csv').parse_csv().collect()   # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = pathlib.Path(tmp.name, 'a.csv').write_text('a,b\\n1,2\\n3,4\\n')
+        >>> ctx.files(tmp.name + '/*.csv').parse_csv().collect()
+           a  b
+        0  1  2
+        1  3  4
+        >>> tmp.cleanup()
         """
         from bndl_dask.datasets.file_csv import parse_csv_pieces
 
@@ -219,8 +241,15 @@ class FilesContextMixin:
         from cut files (``lines``, ``decode``, ``parse_csv``) is the same as from whole files.
         ``location='workers'`` lists the root on one worker per host instead of on the driver.
 
-        >>> ctx.files('/var/log/*.log').lines().count()                    # doctest: +SKIP
-        >>> ctx.files('data/', ffilter=lambda f: f.endswith('.csv')).filecount  # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> for name in ('a.csv', 'b.csv', 'c.txt'):
+        ...     _ = pathlib.Path(tmp.name, name).write_text('x\\ny\\n')
+        >>> ctx.files(tmp.name + '/*.csv').lines().count()
+        4
+        >>> ctx.files(tmp.name, ffilter=lambda f: f.endswith('.txt')).filecount
+        1
+        >>> tmp.cleanup()
         """
         self._check_running()
         _check_psize("psize_bytes", psize_bytes)

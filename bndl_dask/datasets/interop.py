@@ -53,8 +53,8 @@ class InteropMixin:
         lists, as dask users expect; gathering many small elements is slower than bndl's own
         block transfers.)
 
-        >>> futures = ctx.range(6, pcount=2).to_futures()     # doctest: +SKIP
-        >>> ctx.executor.gather(futures)                       # doctest: +SKIP
+        >>> futures = ctx.range(6, pcount=2).to_futures()
+        >>> ctx.executor.gather(futures)
         [[0, 1, 2], [3, 4, 5]]
         """
         ctx = self.ctx
@@ -74,7 +74,7 @@ class InteropMixin:
     def to_bag(self):
         """A dask bag with this dataset's partitions (computed as by ``to_futures``).
 
-        >>> ctx.range(10).to_bag().map(lambda x: x * 2).sum().compute()   # doctest: +SKIP
+        >>> ctx.range(10).to_bag().map(lambda x: x * 2).sum().compute()
         90
         """
         import dask  # dask.bag is imported only by those who use it
@@ -93,8 +93,8 @@ class InteropMixin:
         Columns come from ``columns=`` or from the first 10 records; other arguments go to
         ``pandas.DataFrame``. ``collect()`` returns one pandas DataFrame.
 
-        >>> df = ctx.range(3).map(lambda i: {'n': i, 's': str(i)}).as_dataframe()  # doctest: +SKIP
-        >>> df['n'].map(lambda n: n * 10).collect().tolist()                      # doctest: +SKIP
+        >>> df = ctx.range(3).map(lambda i: {'n': i, 's': str(i)}).as_dataframe()
+        >>> df['n'].map(lambda n: n * 10).collect().tolist()
         [0, 10, 20]
         """
         _pandas()
@@ -113,7 +113,7 @@ class InteropMixin:
         The columns come from ``sample`` (a DataFrame), from ``names=``, or from the first
         10 rows of the first element.
 
-        >>> ctx.collection(['a,b\\n1,2\\n', 'a,b\\n3,4\\n']).parse_csv().collect()  # doctest: +SKIP
+        >>> ctx.collection(['a,b\\n1,2\\n', 'a,b\\n3,4\\n']).parse_csv().collect()
            a  b
         0  1  2
         1  3  4

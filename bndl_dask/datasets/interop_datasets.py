@@ -230,7 +230,12 @@ class _FrameMethods(_FramePartsMixin):
         """A frame with added columns: ``assign('name', column_dataset, ...)``; columns are
         matched partition by partition.
 
-        >>> df.assign('n2', df['n'].map(lambda n: n * n)).collect()   # doctest: +SKIP
+        >>> df = ctx.range(3).map(lambda i: {'n': i}).as_dataframe()
+        >>> df.assign('n2', df['n'].map(lambda n: n * n)).collect()
+           n  n2
+        0  0   0
+        1  1   1
+        2  2   4
         """
         if len(pairs) % 2 or not pairs:
             raise ValueError("assign takes name, dataset pairs")

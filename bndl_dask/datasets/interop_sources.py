@@ -15,8 +15,8 @@ class InteropContextMixin:
     def from_futures(self, futures: Iterable):
         """A dataset whose partition ``i`` is the result of dask future ``futures[i]``.
 
-        >>> futures = ctx.executor.map(lambda i: list(range(i)), [1, 2, 3])   # doctest: +SKIP
-        >>> ctx.from_futures(futures).collect()                                # doctest: +SKIP
+        >>> futures = ctx.executor.map(lambda i: list(range(i)), [1, 2, 3])
+        >>> ctx.from_futures(futures).collect()
         [0, 0, 1, 0, 1, 2]
         """
         self._check_running()
@@ -29,8 +29,8 @@ class InteropContextMixin:
     def from_bag(self, bag):
         """A dataset with the partitions of a dask bag (computed on this cluster).
 
-        >>> import dask.bag as db                                               # doctest: +SKIP
-        >>> ctx.from_bag(db.from_sequence(range(10), npartitions=2)).sum()     # doctest: +SKIP
+        >>> import dask.bag as db
+        >>> ctx.from_bag(db.from_sequence(range(10), npartitions=2)).sum()
         45
         """
         self._check_running()

@@ -21,16 +21,30 @@ class KeyValueMixin:
         return self.map(_KeyBy(key))
 
     def with_value(self, val: Any):
-        """``(element, val(element))`` pairs, or ``(element, val)`` when val is not callable."""
+        """``(element, val(element))`` pairs, or ``(element, val)`` when val is not callable.
+
+        >>> ctx.collection('ab').with_value(str.upper).collect()
+        [('a', 'A'), ('b', 'B')]
+        >>> ctx.collection('ab').with_value(1).collect()
+        [('a', 1), ('b', 1)]
+        """
         return self.map(_WithValue(val))
 
     def key_by_id(self):
-        """``(unique id, element)`` pairs without running a job (ids are not contiguous)."""
+        """``(unique id, element)`` pairs without running a job (ids are not contiguous).
+
+        >>> ctx.collection('abcd', pcount=2).key_by_id().collect()
+        [(0, 'a'), (2, 'b'), (1, 'c'), (3, 'd')]
+        """
         # the partition count is fixed on the driver: datasets lose their lineage on workers
         return self.map_partitions_with_index(_KeyById(self.pcount))
 
     def key_by_idx(self):
-        """``(position, element)`` pairs numbered 0..n-1 in collect order (runs a count job)."""
+        """``(position, element)`` pairs numbered 0..n-1 in collect order (runs a count job).
+
+        >>> ctx.collection('abcd', pcount=2).key_by_idx().collect()
+        [(0, 'a'), (1, 'b'), (2, 'c'), (3, 'd')]
+        """
         if self.pcount <= 1:
             return self.map_partitions_with_index(_Enumerate({0: 0}))
         sizes = dict(self.map_partitions_with_index(_PartSize()).collect())
@@ -41,39 +55,71 @@ class KeyValueMixin:
         return self.map_partitions_with_index(_Enumerate(offsets))
 
     def keys(self):
-        """The first item of every element."""
+        """The first item of every element.
+
+        >>> ctx.collection([('a', 1), ('b', 2)]).keys().collect()
+        ['a', 'b']
+        """
         return self.pluck(0)
 
     def values(self):
-        """The second item of every element."""
+        """The second item of every element.
+
+        >>> ctx.collection([('a', 1), ('b', 2)]).values().collect()
+        [1, 2]
+        """
         return self.pluck(1)
 
     def map_keys(self, func: Callable, *args: Any, **kwargs: Any):
-        """``(func(*args, key), value)``."""
+        """``(func(*args, key), value)``.
+
+        >>> ctx.collection([('a', 1), ('b', 2)]).map_keys(str.upper).collect()
+        [('A', 1), ('B', 2)]
+        """
         check_callable(func)
         return self.map(_MapKeys(bind(func, args, kwargs)))
 
     def map_values(self, func: Callable, *args: Any, **kwargs: Any):
-        """``(key, func(*args, value))``."""
+        """``(key, func(*args, value))``.
+
+        >>> ctx.collection([('a', 1), ('b', 2)]).map_values(lambda v: v * 10).collect()
+        [('a', 10), ('b', 20)]
+        """
         check_callable(func)
         return self.map(_MapValues(bind(func, args, kwargs)))
 
     def pluck_values(self, ind: Any, default: Any = None):
-        """``(key, [record[ind] for record in value])``."""
+        """``(key, [record[ind] for record in value])``.
+
+        >>> ctx.collection([('a', [(1, 'x'), (2, 'y')])]).pluck_values(1).collect()
+        [('a', ['x', 'y'])]
+        """
         return self.map(_PluckValues(ind, default))
 
     def flatmap_values(self, func: Callable | None = None, *args: Any, **kwargs: Any):
-        """The items of ``func(value)`` for every pair; the keys are dropped (as in BNDL)."""
+        """The items of ``func(value)`` for every pair; the keys are dropped (as in BNDL).
+
+        >>> ctx.collection([('a', 'xy'), ('b', 'z')]).flatmap_values(str.upper).collect()
+        ['X', 'Y', 'Z']
+        """
         return self.values().flatmap(func, *args, **kwargs)
 
     def filter_bykey(self, func: Callable | None = None, *args: Any, **kwargs: Any):
-        """The pairs whose ``func(*args, key)`` (or key) is truthy."""
+        """The pairs whose ``func(*args, key)`` (or key) is truthy.
+
+        >>> ctx.collection([('a', 1), ('b', 2)]).filter_bykey(lambda k: k == 'b').collect()
+        [('b', 2)]
+        """
         check_callable(func, optional=True)
         bound = bind(func, args, kwargs) if func is not None else None
         return self.filter(_ItemTest(0, bound))
 
     def filter_byvalue(self, func: Callable | None = None, *args: Any, **kwargs: Any):
-        """The pairs whose ``func(*args, value)`` (or value) is truthy."""
+        """The pairs whose ``func(*args, value)`` (or value) is truthy.
+
+        >>> ctx.collection([('a', 0), ('b', 2)]).filter_byvalue().collect()
+        [('b', 2)]
+        """
         check_callable(func, optional=True)
         bound = bind(func, args, kwargs) if func is not None else None
         return self.filter(_ItemTest(1, bound))

@@ -172,14 +172,25 @@ class OutputMixin:
         Returns the paths written. ``compression``: None, 'gzip' (``.p.gz``) or 'lz4'
         (``.p.lz4``, lz4 frame format).
 
-        >>> ctx.range(10, pcount=2).collect_as_pickles('/tmp/out')   # doctest: +SKIP
-        ['/tmp/out/0.p', '/tmp/out/1.p']
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     paths = ctx.range(10, pcount=2).collect_as_pickles(out)
+        ...     [os.path.relpath(path, out) for path in paths]
+        ['0.p', '1.p']
         """
         return self._output("pickles", True, directory, ".p", "b", compression)
 
     def save_as_pickles(self, directory: str | None = None,
                         compression: str | None = None) -> list[str]:
-        """Like ``collect_as_pickles``, but the workers write to their own file systems."""
+        """Like ``collect_as_pickles``, but the workers write to their own file systems.
+
+        >>> import gzip, pickle, tempfile
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     paths = ctx.range(10, pcount=2).save_as_pickles(out, compression='gzip')
+        ...     with gzip.open(paths[1]) as file:
+        ...         pickle.load(file)
+        [5, 6, 7, 8, 9]
+        """
         return self._output("pickles", False, directory, ".p", "b", compression)
 
     def collect_as_json(self, directory: str | None = None,
@@ -187,13 +198,25 @@ class OutputMixin:
         """Write each partition to ``<directory>/<index>.json`` on the driver: one JSON document
         per element, each followed by ``os.linesep``.
 
-        >>> ctx.range(4).map(lambda i: {'i': i}).collect_as_json('/tmp/out')   # doctest: +SKIP
+        >>> import json, tempfile
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     paths = ctx.range(4, pcount=2).map(lambda i: {'i': i}).collect_as_json(out)
+        ...     with open(paths[1]) as file:
+        ...         [json.loads(line) for line in file]
+        [{'i': 2}, {'i': 3}]
         """
         return self._output("json", True, directory, ".json", "b", compression)
 
     def save_as_json(self, directory: str | None = None,
                      compression: str | None = None) -> list[str]:
-        """Like ``collect_as_json``, but the workers write to their own file systems."""
+        """Like ``collect_as_json``, but the workers write to their own file systems.
+
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     paths = ctx.range(4, pcount=2).save_as_json(out)
+        ...     [os.path.relpath(path, out) for path in paths]
+        ['0.json', '1.json']
+        """
         return self._output("json", False, directory, ".json", "b", compression)
 
     def collect_as_files(self, directory: str | None = None, ext: str = "", mode: str = "b",
@@ -201,11 +224,23 @@ class OutputMixin:
         """Write each partition's elements back to back to ``<directory>/<index><ext>`` on the
         driver; elements are bytes (``mode='b'``) or str (``mode='t'``, written as UTF-8).
 
-        >>> ctx.collection(['a\\n']).collect_as_files('/tmp/out', '.txt', 't')  # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     lines = ctx.collection(['a\\n', 'b\\n', 'c\\n'], pcount=2)
+        ...     paths = lines.collect_as_files(out, '.txt', 't')
+        ...     [pathlib.Path(path).read_text() for path in paths]
+        ['a\\nb\\n', 'c\\n']
         """
         return self._output("files", True, directory, ext, mode, compression)
 
     def save_as_files(self, directory: str | None = None, ext: str = "", mode: str = "b",
                       compression: str | None = None) -> list[str]:
-        """Like ``collect_as_files``, but the workers write to their own file systems."""
+        """Like ``collect_as_files``, but the workers write to their own file systems.
+
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     paths = ctx.collection([b'ab', b'c']).save_as_files(out, '.bin')
+        ...     sorted(os.listdir(out)) == [os.path.basename(path) for path in paths]
+        True
+        """
         return self._output("files", False, directory, ext, mode, compression)

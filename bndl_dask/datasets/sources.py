@@ -77,7 +77,7 @@ class SourcesMixin:
               pcount: int | None = None):
         """A dataset of ints like Python's ``range``; ``range(10)`` is ``0..9``.
 
-        >>> ctx.range(10, pcount=3).collect(parts=True)   # doctest: +SKIP
+        >>> ctx.range(10, pcount=3).collect(parts=True)
         [range(0, 3), range(3, 6), range(6, 10)]
         """
         positive_int("pcount", pcount)
@@ -97,7 +97,7 @@ class SourcesMixin:
         Sequences are sliced (a list gives list partitions, a str substrings); a dict gives its
         ``(key, value)`` items; other iterables (generators, sets) are materialised first.
 
-        >>> ctx.collection('abcd', pcount=2).collect()   # doctest: +SKIP
+        >>> ctx.collection('abcd', pcount=2).collect()
         ['a', 'b', 'c', 'd']
         """
         positive_int("pcount", pcount)

@@ -23,7 +23,13 @@ from bndl_dask.datasets.pipe import pipe_partition
 
 class TransformationsMixin:
     def map_partitions_with_part(self, func: Callable, *args: Any, **kwargs: Any):
-        """Replace each partition's data by ``func(*args, partition, data, **kwargs)``."""
+        """Replace each partition's data by ``func(*args, partition, data, **kwargs)``.
+
+        >>> sums = ctx.range(6, pcount=3).map_partitions_with_part(
+        ...     lambda part, data: [(part.idx, sum(data))])
+        >>> sums.collect()
+        [(0, 1), (1, 5), (2, 9)]
+        """
         check_callable(func)
         return self._derive(MapPartitionsNode, self, bind(func, args, kwargs))
 
@@ -56,7 +62,11 @@ class TransformationsMixin:
         return self.map_partitions(_Map(bind(func, args, kwargs)))
 
     def starmap(self, func: Callable, *args: Any, **kwargs: Any):
-        """``func(*args, *element, **kwargs)`` for every element."""
+        """``func(*args, *element, **kwargs)`` for every element.
+
+        >>> ctx.collection([(1, 2), (3, 4)]).starmap(lambda a, b: a * b).collect()
+        [2, 12]
+        """
         check_callable(func)
         return self.map_partitions(_StarMap(bind(func, args, kwargs)))
 
@@ -71,7 +81,13 @@ class TransformationsMixin:
         return self.map_partitions(_FlatMap(bound))
 
     def pluck(self, ind: Any, default: Any = None):
-        """``element[ind]`` (a list ``ind`` gives a tuple of items)."""
+        """``element[ind]`` (a list ``ind`` gives a tuple of items).
+
+        >>> ctx.collection([(1, 2), (3, 4)]).pluck(1).collect()
+        [2, 4]
+        >>> ctx.collection([{'a': 1, 'b': 2}]).pluck(['b', 'a']).collect()
+        [(2, 1)]
+        """
         return self.map_partitions(_Pluck(ind, default))
 
     def filter(self, func: Callable | None = None, *args: Any, **kwargs: Any):
@@ -85,16 +101,28 @@ class TransformationsMixin:
         return self.map_partitions(_Filter(bound, star=False))
 
     def starfilter(self, func: Callable, *args: Any, **kwargs: Any):
-        """The elements for which ``func(*args, *element)`` is truthy."""
+        """The elements for which ``func(*args, *element)`` is truthy.
+
+        >>> ctx.collection([(1, 2), (3, 3)]).starfilter(lambda a, b: a == b).collect()
+        [(3, 3)]
+        """
         check_callable(func)
         return self.map_partitions(_Filter(bind(func, args, kwargs), star=True))
 
     def glom(self):
-        """One element per partition: the partition's data as a collection."""
+        """One element per partition: the partition's data as a collection.
+
+        >>> ctx.range(5, pcount=2).glom().collect()
+        [range(0, 2), range(2, 5)]
+        """
         return self.map_partitions(_glom)
 
     def concat(self, sep: str | bytes):
-        """One element per partition: every element followed by ``sep``, joined."""
+        """One element per partition: every element followed by ``sep``, joined.
+
+        >>> ctx.collection(['a', 'b', 'c'], pcount=2).concat('\\n').collect()
+        ['a\\nb\\n', 'c\\n']
+        """
         if isinstance(sep, str):
             joiner = ""
         elif isinstance(sep, (bytes, bytearray)):
@@ -105,11 +133,19 @@ class TransformationsMixin:
 
     def pipe(self, command: str | list, reader: Callable = io.IOBase.readlines,
              writer: Callable = io.IOBase.writelines, **opts: Any):
-        """Pipe each partition (bytes elements) through an external command."""
+        """Pipe each partition (bytes elements) through an external command.
+
+        >>> ctx.collection([b'ab\\n', b'cd\\n'], pcount=2).pipe('tr a-z A-Z').collect()
+        [b'AB\\n', b'CD\\n']
+        """
         return self.map_partitions(pipe_partition, command, reader, writer, opts)
 
     def mask_partitions(self, mask: Callable):
-        """Only the partitions for which ``mask(partition)`` is truthy (indices kept)."""
+        """Only the partitions for which ``mask(partition)`` is truthy (indices kept).
+
+        >>> ctx.range(10, pcount=5).mask_partitions(lambda part: part.idx % 2 == 0).collect()
+        [0, 1, 4, 5, 8, 9]
+        """
         check_callable(mask, "mask")
         return self._derive(MaskedNode, self, mask)
 
@@ -135,17 +171,31 @@ class TransformationsMixin:
         return self._derive(UnionNode, [self, other, *others])
 
     def zip(self, other):
-        """Pairs of elements of corresponding partitions (same partition counts required)."""
+        """Pairs of elements of corresponding partitions (same partition counts required); as
+        Python's ``zip``, a partition pairs only as many elements as the shorter one has.
+
+        >>> ctx.range(3).zip(ctx.range(10, 13)).collect()
+        [(0, 10), (1, 11), (2, 12)]
+        """
         return self.zip_partitions(other, zip)
 
     def zip_partitions(self, other, comb: Callable):
-        """Partition ``i`` is ``comb(partition i of self, partition i of other)``."""
+        """Partition ``i`` is ``comb(partition i of self, partition i of other)``.
+
+        >>> numbers = ctx.range(4, pcount=2)
+        >>> numbers.zip_partitions(numbers, lambda a, b: [sum(a) + sum(b)]).collect()
+        [2, 10]
+        """
         check_callable(comb, "comb")
         check_datasets("zip", other)
         return self._derive(ZipPartitionsNode, [self, other], comb)
 
     def product(self, other, *others, func: Callable = itertools.product):
-        """The cartesian product of partitions: ``func(data_self, data_other, ...)`` each."""
+        """The cartesian product of partitions: ``func(data_self, data_other, ...)`` each.
+
+        >>> sorted(ctx.range(2).product(ctx.collection('ab')).collect())
+        [(0, 'a'), (0, 'b'), (1, 'a'), (1, 'b')]
+        """
         check_callable(func, "func")
         check_datasets("product", other, *others)
         sources = [self, other, *others]

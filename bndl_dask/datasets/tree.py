@@ -82,7 +82,7 @@ class TreeMixin:
         """Like ``aggregate``, but partials are combined on the workers in up to ``depth``
         shuffle rounds first.
 
-        >>> ctx.range(1000, pcount=100).tree_aggregate(sum)   # doctest: +SKIP
+        >>> ctx.range(1000, pcount=100).tree_aggregate(sum)
         499500
         """
         check_callable(local, "local")
@@ -111,7 +111,12 @@ class TreeMixin:
 
     def tree_combine(self, zero: Any, merge_value: Callable, merge_combs: Callable,
                      **kwargs: Any) -> Any:
-        """``combine`` with partial results merged on the workers in rounds."""
+        """``combine`` with partial results merged on the workers in rounds.
+
+        >>> letters = ctx.collection('abcab', pcount=8)
+        >>> letters.tree_combine(set(), lambda s, c: s | {c}, set.union) == set('abc')
+        True
+        """
         check_callable(merge_value, "merge_value")
         check_callable(merge_combs, "merge_combs")
         return self.tree_aggregate(_FoldLocal(zero, merge_value),
@@ -119,7 +124,11 @@ class TreeMixin:
                                    **kwargs)
 
     def tree_reduce(self, reduction: Callable, **kwargs: Any) -> Any:
-        """``reduce`` with partial results merged on the workers in rounds."""
+        """``reduce`` with partial results merged on the workers in rounds.
+
+        >>> ctx.range(1, 6, pcount=4).tree_reduce(lambda a, b: a * b)
+        120
+        """
         check_callable(reduction, "reduction")
         result = self.tree_aggregate(_ReducePart(reduction), _ReduceAll(reduction), **kwargs)
         if result is EMPTY:

@@ -52,8 +52,9 @@ class JobRunner:
     job's observer and ``apply_updates(updates)`` applies a task's accumulator updates and
     returns the errors of those that failed.
 
-    >>> runner = JobRunner(ctx.client, ctx.conf, job_workers=lambda: ctx.workers)  # doctest: +SKIP
-    >>> [t.result() for t in runner.run(Job(ctx, [RmiTask(ctx, 0, abs, (-1,))]))]  # doctest: +SKIP
+    >>> from bndl_dask.execute import Job, RmiTask
+    >>> runner = JobRunner(ctx.client, ctx.conf, job_workers=lambda: ctx.workers)
+    >>> [t.result() for t in runner.run(Job(ctx, [RmiTask(ctx, 0, abs, (-1,))]))]
     [1]
     """
 
