@@ -248,8 +248,9 @@ class ShuffleMixin:
             total += len(dset.parts())
             bounds.append(total)
         union = inputs[0].union(*inputs[1:])
+        # max: inputs may have no partitions at all (ctx.collection([])), a shuffle needs one
         return union._keywise(None, make_merge(bounds), partitioner,
-                              pcount if pcount is not None else total, **shuffle_opts)
+                              pcount if pcount is not None else max(total, 1), **shuffle_opts)
 
     def distinct(self, pcount: int | None = None, key: Any = None, **shuffle_opts: Any):
         """The elements without duplicates (one element per ``key`` when given); order within
