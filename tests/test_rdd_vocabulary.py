@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from bndl_dask.api import progress as progress_module
 from bndl_dask.datasets.sampling import MAX_SAMPLE_SIZE
 
 LEFT = [("apple", 1), ("pear", None), ("apple", 1), ("fig", 3), ("kiwi", 4), ("fig", 5),
@@ -364,3 +365,11 @@ def test_sample_by_key_bad_fractions(ctx):
         dset.sample_by_key({"a": 1.5, "b": 0.1})
     with pytest.raises(TypeError):
         dset.sample_by_key([("a", 0.5)])
+
+
+def test_set_name_shows_in_the_progress_bar(ctx, monkeypatch, capsys):
+    monkeypatch.setattr(progress_module, "TEXT_DELAY", 0.0)
+    monkeypatch.setitem(ctx.conf, "bndl.progress", "text")
+    assert ctx.range(10, pcount=2).set_name("ten numbers").count() == 10
+    final = capsys.readouterr().err.strip().split("\n")[-1]
+    assert final.startswith("[job ") and "count 'ten numbers']" in final
