@@ -163,8 +163,9 @@ def test_set_operation_results_are_not_looked_up_by_key(ctx):
 def test_plus_is_union(ctx):
     a, b = ctx.range(3, pcount=2), ctx.collection(["x", None])
     assert (a + b).collect() == a.union(b).collect() == [0, 1, 2, "x", None]
-    with pytest.raises(TypeError):
-        a + [1, 2]
+    for not_a_dataset in ([1, 2], {1, 2}, 3):
+        with pytest.raises(TypeError):
+            a + not_a_dataset
 
 
 # -- side effects --------------------------------------------------------------------------------

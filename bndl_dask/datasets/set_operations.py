@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from bndl_dask.datasets.core import check_datasets
+from bndl_dask.datasets.core import DatasetCore, check_datasets
 from bndl_dask.util.gc_pause import gc_paused
 from bndl_dask.worker.sorting import sort_records
 
@@ -48,13 +48,14 @@ class Subtract:
         left_maps = self.bounds[0]  # map partitions below it are the left input's
         left: list = []
         right: set = set()
-        for map_idx, records in sorted(blocks, key=_first):
+        for map_idx, records in blocks:
             if map_idx < left_maps:
-                left.append(records)
+                left.append((map_idx, records))
             else:
                 right.update(map(_first, records))
+        left.sort(key=_first)  # in map order, whichever holder answered first
         out = []
-        for records in left:
+        for _, records in left:
             for record in records:
                 if record[0] not in right:
                     out.append(record[0] if self.keys_only else record)
@@ -146,6 +147,6 @@ class SetOperationsMixin:
         >>> (ctx.range(2) + ctx.range(5, 7)).collect()
         [0, 1, 5, 6]
         """
-        if not hasattr(other, "union"):
+        if not isinstance(other, DatasetCore):
             return NotImplemented
         return self.union(other)
