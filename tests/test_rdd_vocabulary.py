@@ -8,7 +8,9 @@ import functools
 import itertools
 import math
 import operator
+import os
 import statistics
+import time
 from collections import Counter, defaultdict
 
 import pytest
@@ -374,3 +376,52 @@ def test_set_name_shows_in_the_progress_bar(ctx, monkeypatch, capsys):
     assert ctx.range(10, pcount=2).set_name("ten numbers").count() == 10
     final = capsys.readouterr().err.strip().split("\n")[-1]
     assert final.startswith("[job ") and "count 'ten numbers']" in final
+
+
+# -- approximate actions -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pcount", PCOUNTS)
+def test_approximate_actions_are_exact_when_time_allows(ctx, pcount):
+    values = [float(i % 17) for i in range(500)]
+    dset = ctx.collection(values, pcount=pcount)
+    for result, exact in ((dset.count_approx(120), 500.0), (dset.sum_approx(120), sum(values)),
+                          (dset.mean_approx(120, 0.9), statistics.fmean(values))):
+        value, low, high = result
+        assert result.complete and value == pytest.approx(exact) and low == value == high
+    empty = ctx.collection([])
+    assert tuple(empty.count_approx(120)) == (0.0, 0.0, 0.0)
+    assert empty.count_approx(120).complete and math.isnan(empty.mean_approx(120).value)
+
+
+def _wait_for(path):
+    def blocked(idx, data):
+        if idx == 3:  # the last partition finishes only once the test lets it
+            deadline = time.monotonic() + 60
+            while not os.path.exists(path) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        return data
+    return blocked
+
+
+def test_approximate_actions_bound_what_is_done_by_the_deadline(ctx, tmp_path):
+    for action in ("count_approx", "sum_approx", "mean_approx"):
+        release = str(tmp_path / f"release-{action}")
+        dset = ctx.range(1, 401, pcount=4).map_partitions_with_index(_wait_for(release))
+        try:
+            result = getattr(dset, action)(timeout=1.0, confidence=0.9)
+        finally:
+            open(release, "w").close()
+        value, low, high = result
+        assert not result.complete and result.confidence == 0.9
+        assert low <= high and (math.isnan(value) or low <= value <= high)
+        if action == "count_approx":
+            assert 0 <= low <= 400 and high > 300
+    assert ctx.range(10).count() == 10  # the context goes on
+
+
+def test_approximate_actions_raise_errors_and_check_arguments(ctx):
+    with pytest.raises(ZeroDivisionError):
+        ctx.range(10, pcount=2).map(lambda i: 1 / (i - 7)).count_approx(120)
+    for bad in (dict(timeout=-1), dict(timeout=1, confidence=1.0), dict(timeout="1")):
+        with pytest.raises(ValueError):
+            ctx.range(3).sum_approx(**bad)

@@ -1,8 +1,8 @@
 """``Dataset``, the class users hold, and the public dataset classes.
 
 The operation modules (transformations, keyvalue, shuffles, tree, actions, stats, sampling,
-outputs, interop, outer_joins, set_operations, keyed_operations, foreach) are mixins whose
-methods build plan nodes (``narrow_nodes``,
+outputs, interop, outer_joins, set_operations, keyed_operations, foreach, approximate) are
+mixins whose methods build plan nodes (``narrow_nodes``,
 ``shuffle_nodes``, ``interop_datasets``): classes that know their partitions but carry no
 user-facing methods. This module, the only one importing both, gathers the mixins into
 ``Dataset`` and turns each node class into its public dataset class; ``Dataset._derive`` builds
@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bndl_dask.datasets.actions import ActionsMixin
+from bndl_dask.datasets.approximate import ApproximateMixin
 from bndl_dask.datasets.core import DatasetCore
 from bndl_dask.datasets.foreach import ForEachMixin
 from bndl_dask.datasets.interop import InteropMixin
@@ -47,7 +48,8 @@ from bndl_dask.datasets.tree import TreeMixin
 
 class Dataset(TransformationsMixin, KeyValueMixin, ShuffleMixin, TreeMixin, ActionsMixin,
               StatsMixin, SamplingMixin, OutputMixin, InteropMixin, OuterJoinsMixin,
-              SetOperationsMixin, KeyedOperationsMixin, ForEachMixin, DatasetCore):
+              SetOperationsMixin, KeyedOperationsMixin, ForEachMixin, ApproximateMixin,
+              DatasetCore):
     """A lazy, immutable, partitioned collection.
 
     Transformations (``map``, ``filter``, ``reduce_by_key``, ...) return new datasets; actions
