@@ -48,6 +48,17 @@ class _Take:
         return list(itertools.islice(data if data is not None else (), self.num))
 
 
+class EmptyDatasetError(ValueError, StopIteration):
+    """An action that needs an element ran on an empty dataset.
+
+    A ValueError, as in Spark; also a StopIteration, which is what BNDL's ``first()`` raised, so
+    code written for BNDL catches it still.
+
+    >>> issubclass(EmptyDatasetError, ValueError) and issubclass(EmptyDatasetError, StopIteration)
+    True
+    """
+
+
 class ActionsMixin:
     # -- collecting -------------------------------------------------------------------------------
 
@@ -114,14 +125,14 @@ class ActionsMixin:
         return result
 
     def first(self) -> Any:
-        """The first element; StopIteration on an empty dataset.
+        """The first element; EmptyDatasetError (a ValueError) on an empty dataset.
 
         >>> ctx.range(5, 10).first()
         5
         """
         for element in self.itake(1):
             return element
-        raise StopIteration("dataset is empty")
+        raise EmptyDatasetError(f"first() of {self!r}: the dataset is empty")
 
     def take(self, num: int) -> list:
         """The first ``num`` elements, computing partitions in growing rounds (1, 2, 4, ...).
@@ -306,6 +317,52 @@ class ActionsMixin:
         if depth > 1 and hasattr(self, "tree_aggregate"):
             return self.tree_aggregate(Counter, _sum_counters, depth=depth, **shuffle_opts)
         return self.aggregate(Counter, _sum_counters)
+
+    # -- Spark's vocabulary -------------------------------------------------------------------
+
+    def fold(self, zero: Any, op: Callable[[Any, Any], Any]) -> Any:
+        """Every partition folded from a copy of ``zero`` with ``op``, then those folds folded
+        from ``zero`` on the driver (Spark's ``fold``); ``zero`` itself on an empty dataset.
+
+        An action; one pass, each partition sends one value to the driver. ``zero`` should be
+        the identity of ``op`` (it is used once per partition plus once on the driver).
+
+        >>> ctx.range(1, 5).fold(0, lambda a, b: a + b)
+        10
+        >>> ctx.range(0).fold(0, lambda a, b: a + b)
+        0
+        """
+        check_callable(op, "op")
+        partials = self._partials(_Fold(zero, op), "fold")
+        return functools.reduce(op, partials, copy.deepcopy(zero))
+
+    def is_empty(self) -> bool:
+        """Whether the dataset has no elements.
+
+        An action that computes as little as it can: partitions in growing rounds (1, 2, 4,
+        ... as ``take`` does), stopping after the round that finds an element; only a boolean
+        per partition travels to the driver.
+
+        >>> ctx.range(0).is_empty(), ctx.range(3).is_empty()
+        (True, False)
+        """
+        pcount = len(self.parts())
+        start, round_size = 0, 1
+        while start < pcount:
+            indices = list(range(start, min(start + round_size, pcount)))
+            found = any(has for _, has in self._run(parts=indices, name="is_empty",
+                                                    transform=_has_element))
+            if found:
+                return False
+            start += round_size
+            round_size *= 2
+        return True
+
+
+def _has_element(_idx: int, data: Iterable) -> bool:
+    for _ in _nonnull(data):
+        return True
+    return False
 
 
 def _nonnull(data: Iterable | None) -> Iterable:

@@ -140,8 +140,27 @@ class DatasetCore:
 
     # -- identity --------------------------------------------------------------------------------
 
+    #: a name given by ``set_name``, shown in the repr (and so in task descriptions and errors)
+    name: str | None = None
+
     def __repr__(self) -> str:
+        if self.name is not None:
+            return f"<{type(self).__name__} {self.id} {self.name!r}>"
         return f"<{type(self).__name__} {self.id}>"
+
+    def set_name(self, name: str | None) -> Dataset:
+        """Name this dataset (None: no name); returns ``self``, as Spark's ``setName`` does.
+
+        Lazy and free: the name shows in the dataset's repr, and so in progress bars, task
+        descriptions and error messages of the jobs that compute it.
+
+        >>> ctx.range(3).set_name('numbers').name
+        'numbers'
+        """
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+        self.name = name
+        return self
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, DatasetCore) and other.id == self.id

@@ -1,7 +1,8 @@
 """``Dataset``, the class users hold, and the public dataset classes.
 
 The operation modules (transformations, keyvalue, shuffles, tree, actions, stats, sampling,
-outputs, interop) are mixins whose methods build plan nodes (``narrow_nodes``,
+outputs, interop, outer_joins, set_operations, keyed_operations, foreach, approximate) are
+mixins whose methods build plan nodes (``narrow_nodes``,
 ``shuffle_nodes``, ``interop_datasets``): classes that know their partitions but carry no
 user-facing methods. This module, the only one importing both, gathers the mixins into
 ``Dataset`` and turns each node class into its public dataset class; ``Dataset._derive`` builds
@@ -14,7 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from bndl_dask.datasets.actions import ActionsMixin
+from bndl_dask.datasets.approximate import ApproximateMixin
 from bndl_dask.datasets.core import DatasetCore
+from bndl_dask.datasets.foreach import ForEachMixin
 from bndl_dask.datasets.interop import InteropMixin
 from bndl_dask.datasets.interop_datasets import (
     DataFrameNode,
@@ -22,6 +25,7 @@ from bndl_dask.datasets.interop_datasets import (
     FuturesNode,
     SeriesNode,
 )
+from bndl_dask.datasets.keyed_operations import KeyedOperationsMixin
 from bndl_dask.datasets.keyvalue import KeyValueMixin
 from bndl_dask.datasets.narrow_nodes import (
     CartesianProductNode,
@@ -31,8 +35,10 @@ from bndl_dask.datasets.narrow_nodes import (
     UnionNode,
     ZipPartitionsNode,
 )
+from bndl_dask.datasets.outer_joins import OuterJoinsMixin
 from bndl_dask.datasets.outputs import OutputMixin
 from bndl_dask.datasets.sampling import SamplingMixin
+from bndl_dask.datasets.set_operations import SetOperationsMixin
 from bndl_dask.datasets.shuffle_nodes import ShuffleNode, SortedNode
 from bndl_dask.datasets.shuffles import ShuffleMixin
 from bndl_dask.datasets.stats import StatsMixin
@@ -41,7 +47,9 @@ from bndl_dask.datasets.tree import TreeMixin
 
 
 class Dataset(TransformationsMixin, KeyValueMixin, ShuffleMixin, TreeMixin, ActionsMixin,
-              StatsMixin, SamplingMixin, OutputMixin, InteropMixin, DatasetCore):
+              StatsMixin, SamplingMixin, OutputMixin, InteropMixin, OuterJoinsMixin,
+              SetOperationsMixin, KeyedOperationsMixin, ForEachMixin, ApproximateMixin,
+              DatasetCore):
     """A lazy, immutable, partitioned collection.
 
     Transformations (``map``, ``filter``, ``reduce_by_key``, ...) return new datasets; actions

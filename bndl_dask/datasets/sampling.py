@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from bndl_dask.datasets.core import ArgumentError
+
+#: the largest sample take_sample draws (PySpark's bound: sys.maxsize less 10 deviations)
+MAX_SAMPLE_SIZE = sys.maxsize - int(10.0 * math.sqrt(sys.maxsize))
 
 
 def _base_seed(seed: Any) -> int:
@@ -66,6 +70,57 @@ class _Sampler:
                     yield element
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _SplitPick:
+    """Keeps the elements whose uniform draw falls in ``[low, high)``. Every split draws the
+    same numbers (same seed and partition), so the splits are disjoint and cover the data."""
+
+    low: float
+    high: float
+    seed: int
+
+    def __call__(self, idx: int, data: Iterable) -> Iterator:
+        draw = random.Random(f"bndl-split:{self.seed}:{idx}").random
+        low, high = self.low, self.high
+        for element in data:
+            if low <= draw() < high:
+                yield element
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _KeySampler:
+    """sample_by_key's per-partition step: ``(k, v)`` kept with probability ``fractions[k]``
+    (with replacement: repeated Poisson(fractions[k]) times)."""
+
+    fractions: dict
+    with_replacement: bool
+    seed: int
+
+    def __call__(self, idx: int, data: Iterable) -> Iterator:
+        rng = random.Random(f"bndl-sample-by-key:{self.seed}:{idx}")
+        fractions = self.fractions
+        for pair in data:
+            try:
+                fraction = fractions[pair[0]]
+            except KeyError:
+                raise KeyError(f"sample_by_key has no fraction for key {pair[0]!r}: give "
+                               "fractions for every key of the dataset") from None
+            if self.with_replacement:
+                for _ in range(_poisson(rng, fraction)):
+                    yield pair
+            elif rng.random() < fraction:
+                yield pair
+
+
+def _check_fraction(fraction: Any, with_replacement: bool, what: str) -> float:
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise TypeError(f"{what} must be a number, got {fraction!r}")
+    if fraction < 0 or (not with_replacement and fraction > 1):
+        raise ArgumentError(f"{what} must be between 0 and 1 without replacement (>= 0 with "
+                            f"replacement), got {fraction}")
+    return float(fraction)
+
+
 def _oversample_fraction(num: int, count: int, with_replacement: bool) -> float:
     """Spark's fraction that gives at least ``num`` elements with high probability."""
     fraction = num / count
@@ -111,6 +166,10 @@ class SamplingMixin:
         num = int(num)
         if num < 0:
             raise ValueError(f"num must be >= 0, got {num}")
+        if num > MAX_SAMPLE_SIZE:
+            # as PySpark: no sampling fraction can promise this many elements
+            raise ValueError(f"take_sample can't draw {num} elements: the sample size can't be "
+                             f"greater than {MAX_SAMPLE_SIZE}")
         rng = random.Random(_base_seed(seed))
         if num == 0:
             return []
@@ -132,6 +191,55 @@ class SamplingMixin:
                 fraction = fraction * 2 if with_replacement else min(1.0, fraction * 2)
         rng.shuffle(sample)
         return sample[:num]
+
+    def random_split(self, weights: list[float], seed: Any = None) -> list:
+        """Datasets that split this one at random in proportion to ``weights`` (normalised to
+        sum to 1): disjoint, together holding every element once, and the same split every
+        time for a given ``seed`` (and partitioning).
+
+        Lazy and narrow: every split is computed from this dataset (cache it when it is
+        costly), each element kept by exactly one split.
+
+        >>> train, test = ctx.range(100).random_split([0.8, 0.2], seed=1)
+        >>> sorted(train.collect() + test.collect()) == list(range(100))
+        True
+        """
+        weights = list(weights)
+        if not weights:
+            raise ArgumentError("random_split needs at least one weight")
+        for weight in weights:
+            _check_fraction(weight, True, "every weight")
+        total = float(sum(weights))
+        if total <= 0:
+            raise ArgumentError(f"random_split needs weights with a positive sum, got {weights}")
+        base = _base_seed(seed)
+        splits, low = [], 0.0
+        for i, weight in enumerate(weights):
+            high = 1.0 if i == len(weights) - 1 else low + weight / total
+            splits.append(self.map_partitions_with_index(_SplitPick(low, high, base)))
+            low = high
+        return splits
+
+    def sample_by_key(self, fractions: dict, with_replacement: bool = False,
+                      seed: Any = None):
+        """A random sample of ``(k, v)`` pairs, stratified by key: each pair kept with
+        probability ``fractions[k]`` (with replacement: repeated Poisson(``fractions[k]``)
+        times). Every key of the dataset needs a fraction.
+
+        Lazy and narrow; the same sampled dataset always yields the same sample.
+
+        >>> pairs = ctx.range(1000).map(lambda i: (i % 2, i))
+        >>> kept = pairs.sample_by_key({0: 1.0, 1: 0.0}, seed=3)
+        >>> kept.count(), kept.keys().distinct().collect()
+        (500, [0])
+        """
+        if not isinstance(fractions, dict):
+            raise TypeError(f"fractions must be a dict of key -> fraction, got "
+                            f"{type(fractions).__name__}")
+        checked = {k: _check_fraction(f, with_replacement, f"the fraction of key {k!r}")
+                   for k, f in fractions.items()}
+        sampler = _KeySampler(checked, bool(with_replacement), _base_seed(seed))
+        return self.map_partitions_with_index(sampler)
 
     def _sample_once(self, fraction: float, with_replacement: bool, rng: random.Random) -> list:
         if fraction >= 1.0 and not with_replacement:

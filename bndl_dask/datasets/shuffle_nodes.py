@@ -78,6 +78,10 @@ class ShuffleNode(DatasetCore):
     #: sorting), so that a writer's TypeError can tell the user what to change; None: no hint
     element_shape: str | None = None
 
+    #: whether every output record is a pair whose key ``placement`` placed (the key-wise
+    #: operations), so that ``lookup(key)`` needs only the key's partition
+    partitioned_by_key = False
+
     def shuffle_writer(self) -> ShuffleWriter:
         # sorted buckets are sorted map-side only where a combiner needs sorted input: the read
         # side sorts anyway, and timsort merges already sorted runs cheaply

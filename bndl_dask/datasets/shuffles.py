@@ -143,6 +143,7 @@ class ShuffleMixin:
         shuffled = src._shuffle(pcount if pcount is not None else self.pcount, placement,
                                 _first, "list", merge=merge, **shuffle_opts)
         shuffled.element_shape = "pairs"
+        shuffled.partitioned_by_key = True
         return shuffled
 
     def group_by(self, key: Any, partitioner: Callable | None = None, pcount: int | None = None,
@@ -258,7 +259,16 @@ class ShuffleMixin:
         return self._cogroup((other,), key, partitioner, pcount, True, shuffle_opts)
 
     def _cogroup(self, others, key, partitioner, pcount, join, shuffle_opts):
-        check_datasets("join" if join else "cogroup", *others)
+        return self._cogrouped(others, key, partitioner, pcount, "join" if join else "cogroup",
+                               lambda bounds: Cogroup(bounds, join), shuffle_opts)
+
+    def _cogrouped(self, others, key, partitioner, pcount, operation: str,
+                   make_merge: Callable[[list[int]], Callable], shuffle_opts):
+        """One shuffle of ``self`` and ``others`` (keyed by ``key`` when given) on the key,
+        each record moved once and untagged; ``make_merge(bounds)`` makes the read side, which
+        tells the inputs apart by map partition: input ``j`` wrote the map partitions below
+        ``bounds[j]``."""
+        check_datasets(operation, *others)
         inputs = [self, *others]
         if key is not None:
             key_func = getter(key)
@@ -268,8 +278,9 @@ class ShuffleMixin:
             total += len(dset.parts())
             bounds.append(total)
         union = inputs[0].union(*inputs[1:])
-        return union._keywise(None, Cogroup(bounds, join), partitioner,
-                              pcount if pcount is not None else total, **shuffle_opts)
+        # max: inputs may have no partitions at all (ctx.collection([])), a shuffle needs one
+        return union._keywise(None, make_merge(bounds), partitioner,
+                              pcount if pcount is not None else max(total, 1), **shuffle_opts)
 
     def distinct(self, pcount: int | None = None, key: Any = None, **shuffle_opts: Any):
         """The elements without duplicates (one element per ``key`` when given); order within

@@ -429,3 +429,46 @@ class StatsMixin:
         if counts is None:
             counts = numpy.zeros(len(edges) - 1, dtype=numpy.int64)
         return counts, edges
+
+    # -- single statistics (Spark's vocabulary), each one pass over the data as stats() --------
+
+    def variance(self) -> float:
+        """The population variance (divided by n) of the numeric elements; NaN when empty.
+
+        An action; one pass (``stats()``), each partition sends a small summary to the driver.
+
+        >>> ctx.collection([1, 2, 3, 4]).variance()
+        1.25
+        """
+        return self.stats().variance
+
+    def stdev(self) -> float:
+        """The population standard deviation (sqrt of ``variance()``); NaN when empty.
+
+        An action; one pass, as ``variance()``.
+
+        >>> ctx.collection([2, 4, 4, 4, 5, 5, 7, 9]).stdev()
+        2.0
+        """
+        return self.stats().stdev
+
+    def sample_variance(self) -> float:
+        """The sample variance (divided by n - 1); NaN with fewer than two elements.
+
+        An action; one pass, as ``variance()``.
+
+        >>> ctx.collection([1, 2, 3, 4]).sample_variance()
+        1.6666666666666667
+        """
+        return self.stats().sample_variance
+
+    def sample_stdev(self) -> float:
+        """The sample standard deviation (sqrt of ``sample_variance()``); NaN with fewer than
+        two elements.
+
+        An action; one pass, as ``variance()``.
+
+        >>> round(ctx.collection([1, 2, 3, 4]).sample_stdev(), 6)
+        1.290994
+        """
+        return self.stats().sample_stdev

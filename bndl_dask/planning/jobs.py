@@ -155,6 +155,8 @@ class JobPlanner:
 def plan_job(dset: Dataset, parts: Sequence[int] | None, name: str,
              transform: Callable | None) -> tuple[Job, list[PartitionTask], JobPlanner]:
     ctx = dset.ctx
+    if dset.name is not None:  # named by set_name: progress bars and task names show it
+        name = f"{name} {dset.name!r}"
     planner = JobPlanner(ctx, name, f"{name} at {dset.callsite}")
     all_parts = dset.parts()
     targets = all_parts if parts is None else [all_parts[i] for i in parts]
