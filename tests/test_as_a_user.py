@@ -1,0 +1,39 @@
+"""Mistakes a new user makes, found by using the package as one: each error says which file,
+where, and what to do. Run against the session's worker processes."""
+
+from __future__ import annotations
+
+import pytest
+
+pd = pytest.importorskip("pandas")
+
+
+@pytest.mark.parametrize("psize_bytes", [None, 64])
+@pytest.mark.parametrize("bad_row", [1, 500])
+def test_parse_csv_decode_error_names_file_offset_and_encoding(ctx, tmp_path, psize_bytes,
+                                                                bad_row):
+    # as lines() does: a bad byte in a CSV file names the file, the byte's offset and the fix,
+    # whether it is in the sampled head or in a later piece of a cut file
+    rows = [f"{i},hello\n".encode() for i in range(1000)]
+    rows[bad_row] = f"{bad_row},w\xf6rld\n".encode("latin-1")
+    path = tmp_path / "people.csv"
+    data = b"id,name\n" + b"".join(rows)
+    path.write_bytes(data)
+    with pytest.raises(UnicodeDecodeError) as info:
+        ctx.files(str(path), split=b"\n", psize_bytes=psize_bytes).parse_csv().collect()
+    message = str(info.value)
+    assert "people.csv" in message and "utf-8" in message
+    offset = data.index(b"\xf6")
+    assert f"offset {offset}" in message
+    assert "encoding=" in message
+    frame = ctx.files(str(path), psize_bytes=psize_bytes).parse_csv(encoding="latin-1").collect()
+    assert frame.reset_index(drop=True).equals(pd.read_csv(path, encoding="latin-1"))
+
+
+def test_parse_csv_of_a_binary_file_names_the_file(ctx, tmp_path):
+    path = tmp_path / "image.bin"
+    path.write_bytes(bytes(range(256)) * 100)
+    for kwargs in ({}, {"encoding": "latin-1"}):
+        with pytest.raises(Exception) as info:
+            ctx.files(str(path)).parse_csv(**kwargs).collect()
+        assert "image.bin" in str(info.value)
