@@ -37,3 +37,14 @@ def test_parse_csv_of_a_binary_file_names_the_file(ctx, tmp_path):
         with pytest.raises(Exception) as info:
             ctx.files(str(path)).parse_csv(**kwargs).collect()
         assert "image.bin" in str(info.value)
+
+
+def test_unicode_error_of_user_code_keeps_its_message(ctx):
+    # dask unpickles errors without calling __init__; a UnicodeDecodeError's message and fields
+    # are set there, so it came back as "UnicodeDecodeError: " with no reason
+    with pytest.raises(UnicodeDecodeError) as info:
+        ctx.range(1).map(lambda x: b"ab\xff".decode()).collect()
+    assert "can't decode byte 0xff in position 2: invalid start byte" in str(info.value)
+    assert (info.value.__cause__.reason, info.value.__cause__.start) == ("invalid start byte", 2)
+    with pytest.raises(UnicodeEncodeError, match="can't encode character"):
+        ctx.range(1).map(lambda x: "\u00e9".encode("ascii")).collect()

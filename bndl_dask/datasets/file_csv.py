@@ -161,9 +161,10 @@ def _read_csv(blob: bytes, kwargs: dict, name: str, offset: int) -> Any:
     try:
         return pd.read_csv(io.BytesIO(blob), **kwargs)
     except UnicodeDecodeError as exc:
-        encoding = kwargs.get("encoding") or "utf-8"
+        if kwargs.get("compression") not in (None, "infer"):
+            raise  # offsets in compressed bytes would mislead
         try:
-            blob.decode(encoding)
+            blob.decode(kwargs.get("encoding") or "utf-8")
         except UnicodeDecodeError as located:
             raise FileDecodeError.from_error(located, name, offset + located.start) from None
         raise exc
