@@ -48,3 +48,28 @@ def test_unicode_error_of_user_code_keeps_its_message(ctx):
     assert (info.value.__cause__.reason, info.value.__cause__.start) == ("invalid start byte", 2)
     with pytest.raises(UnicodeEncodeError, match="can't encode character"):
         ctx.range(1).map(lambda x: "\u00e9".encode("ascii")).collect()
+
+
+class HttpError(Exception):
+    def __init__(self, status: int):
+        super().__init__(f"status {status}")
+        self.status = status
+
+
+def _fail_with_status(x):
+    raise HttpError(404)
+
+
+def test_raised_exception_keeps_its_attributes(ctx, tmp_path):
+    # what the user catches is their type, and it has their exception's fields too
+    with pytest.raises(HttpError) as info:
+        ctx.range(1).map(_fail_with_status).collect()
+    assert info.value.status == 404
+    missing = str(tmp_path / "missing.txt")
+    with pytest.raises(FileNotFoundError) as info:
+        ctx.range(1).map(lambda x: open(missing)).collect()
+    assert (info.value.filename, info.value.errno) == (missing, 2)
+    with pytest.raises(UnicodeDecodeError) as info:
+        ctx.range(1).map(lambda x: b"ab\xff".decode()).collect()
+    assert (info.value.reason, info.value.start, info.value.encoding) == (
+        "invalid start byte", 2, "utf-8")

@@ -98,11 +98,31 @@ def invocation_error(
         Exception.__init__(wrapped, message)
     except Exception:
         wrapped = InvocationException(message)
+    _copy_fields(original, wrapped)
     wrapped.remote_traceback = remote_traceback
     wrapped.worker = worker
     wrapped.task = task
     wrapped.__cause__ = original
     return wrapped
+
+
+#: fields of built-in exceptions that live outside ``__dict__`` (OSError, UnicodeError)
+_SLOT_FIELDS = ("errno", "strerror", "filename", "filename2", "encoding", "object", "start",
+                "end", "reason")
+
+
+def _copy_fields(original: BaseException, wrapped: BaseException) -> None:
+    """Give ``wrapped`` the attributes of ``original`` (``e.status`` of the user's own class,
+    ``e.filename`` of an OSError), as the driver would see on the exception itself."""
+    if not isinstance(wrapped, type(original)):
+        return
+    for name in _SLOT_FIELDS:
+        if hasattr(original, name):
+            try:
+                setattr(wrapped, name, getattr(original, name))
+            except (AttributeError, TypeError):
+                pass
+    wrapped.__dict__.update(original.__dict__)
 
 
 def _with_fields(exc: BaseException) -> BaseException:
