@@ -73,3 +73,14 @@ def test_raised_exception_keeps_its_attributes(ctx, tmp_path):
         ctx.range(1).map(lambda x: b"ab\xff".decode()).collect()
     assert (info.value.reason, info.value.start, info.value.encoding) == (
         "invalid start byte", 2, "utf-8")
+
+
+def test_typo_in_dask_config_set_is_refused_by_the_action(ctx):
+    import dask
+
+    from bndl_dask.util.config import UnknownSettingError
+
+    with dask.config.set({"bndl.execute.atempts": 3}):
+        with pytest.raises(UnknownSettingError, match="did you mean 'bndl.execute.attempts'"):
+            ctx.range(4).sum()
+    assert ctx.range(4).sum() == 6
