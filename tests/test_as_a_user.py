@@ -84,3 +84,39 @@ def test_typo_in_dask_config_set_is_refused_by_the_action(ctx):
         with pytest.raises(UnknownSettingError, match="did you mean 'bndl.execute.attempts'"):
             ctx.range(4).sum()
     assert ctx.range(4).sum() == 6
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_action_after_the_scheduler_died_says_so(make_ctx):
+    # it raised KeyError: 'workers' from deep in the context
+    import subprocess
+    import sys
+    import time
+
+    port = _free_port()
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "bndl_dask.cli.dscheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in scheduler.stdout:  # ends when the scheduler listens (or exits)
+            if "Start scheduler at" in line:
+                break
+        ctx = make_ctx(address=f"127.0.0.1:{port}")
+        scheduler.kill()
+        scheduler.wait(30)
+        deadline = time.monotonic() + 60
+        while ctx.client.status != "closed" and time.monotonic() < deadline:
+            time.sleep(0.2)  # dask retries the connection for a while, then closes the client
+        with pytest.raises(ConnectionError, match="lost its dask scheduler"):
+            ctx.range(3).collect()
+    finally:
+        scheduler.kill()
+        scheduler.wait(30)
