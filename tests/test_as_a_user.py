@@ -120,3 +120,11 @@ def test_action_after_the_scheduler_died_says_so(make_ctx):
     finally:
         scheduler.kill()
         scheduler.wait(30)
+
+
+def test_collect_as_map_of_non_pairs_says_what_it_needs(ctx):
+    # it raised Python's "cannot convert dictionary update sequence element #0 to a sequence"
+    for parts in (False, True):
+        with pytest.raises(TypeError, match=r"collect_as_map of .* needs \(key, value\) pairs"):
+            ctx.range(3).collect_as_map(parts=parts)
+    assert ctx.range(3).key_by(str).collect_as_map() == {"0": 0, "1": 1, "2": 2}
