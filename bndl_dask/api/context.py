@@ -190,6 +190,13 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
     def _check_running(self) -> None:
         if self._stopped:
             raise RuntimeError("This ComputeContext is stopped; create a new one")
+        client = getattr(self, "client", None)
+        if getattr(client, "status", None) == "closed":  # dask gave up reconnecting
+            address = getattr(client.scheduler, "address", "")
+            raise ConnectionError(
+                f"This ComputeContext lost its dask scheduler {address}"
+                f" and dask gave up reconnecting; start a new ComputeContext when a scheduler "
+                f"is running there again")
 
     def __getstate__(self):
         raise ActionInTaskError(

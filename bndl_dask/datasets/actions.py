@@ -106,12 +106,20 @@ class ActionsMixin:
         >>> by_length == {1: 'a', 2: 'bb'}
         True
         """
-        if parts:
-            return [dict(p) for p in self.collect(parts=True)]
-        result: dict = {}
-        for data in self._gathered(ordered=False):
-            result.update(data)
-        return result
+        try:
+            if parts:
+                return [dict(p) for p in self.collect(parts=True)]
+            result: dict = {}
+            for data in self._gathered(ordered=False):
+                result.update(data)
+            return result
+        except (TypeError, ValueError) as exc:
+            if "dictionary update sequence" not in str(exc):
+                raise
+            raise TypeError(
+                f"collect_as_map of {self!r} needs (key, value) pairs as elements ({exc}): "
+                f"make them with key_by(...), with_value(...) or map(lambda x: (key, value)), "
+                f"or use collect()") from exc
 
     def collect_as_set(self) -> set:
         """The elements as a set.

@@ -19,7 +19,7 @@ from bndl_dask.datasets.dataset import DistributedDataFrame
 from bndl_dask.datasets.file_pieces import FilesPartition, pieces
 from bndl_dask.datasets.interop import _pandas
 from bndl_dask.datasets.interop_datasets import _concat
-from bndl_dask.util.text_chunks import is_line_splittable, stream_blocks
+from bndl_dask.util.text_chunks import FileDecodeError, is_line_splittable, stream_blocks
 
 SAMPLE_ROWS = 100
 SAMPLE_BYTES = 256 * 1024
@@ -92,7 +92,7 @@ class _CsvSample:
             elif rest:
                 head += rest + b"".join(blocks)
             try:
-                frame = pd.read_csv(io.BytesIO(head), **kwargs)
+                frame = _read_csv(head, kwargs, name, 0)
             except pd.errors.ParserError:
                 if not rest:
                     raise
@@ -114,7 +114,9 @@ class _ParseCsvPieces:
             else:
                 if name not in columns:
                     columns[name] = self._file_columns(part.src, name)
+                unprefixed = len(blob)
                 blob, kwargs = self._continuation(blob, columns[name])
+                offset -= len(blob) - unprefixed  # the file offset of blob[0]
             if not whole and not blob.strip():
                 continue  # no line starts in this piece
             frame = self._read(blob, kwargs, name, offset, whole)
@@ -141,7 +143,7 @@ class _ParseCsvPieces:
     def _read(blob: bytes, kwargs: dict, name: str, offset: int, whole: bool):
         pd = _pandas()
         try:
-            return pd.read_csv(io.BytesIO(blob), **kwargs)
+            return _read_csv(blob, kwargs, name, offset)
         except pd.errors.ParserError as exc:
             if whole or not any(text in str(exc) for text in _UNTERMINATED_QUOTE):
                 raise
@@ -150,6 +152,24 @@ class _ParseCsvPieces:
                 f"quoted field: a quoted value holds a line break, and the file was cut at line "
                 f"breaks to be read in parallel. Read this file whole: "
                 f"ctx.files(path, split=False).parse_csv(...)") from exc
+
+
+def _read_csv(blob: bytes, kwargs: dict, name: str, offset: int) -> Any:
+    """``pandas.read_csv`` of ``blob``, the bytes at ``offset`` of file ``name``; its errors
+    say which file (pandas' own name neither the file nor, for bad bytes, the position)."""
+    pd = _pandas()
+    try:
+        return pd.read_csv(io.BytesIO(blob), **kwargs)
+    except UnicodeDecodeError as exc:
+        if kwargs.get("compression") not in (None, "infer"):
+            raise  # offsets in compressed bytes would mislead
+        try:
+            blob.decode(kwargs.get("encoding") or "utf-8")
+        except UnicodeDecodeError as located:
+            raise FileDecodeError.from_error(located, name, offset + located.start) from None
+        raise exc
+    except pd.errors.ParserError as exc:
+        raise type(exc)(f"{name!r} (bytes from offset {offset}): {exc}") from exc
 
 
 def _keep_text_columns(kwargs: dict, meta: Any) -> dict:

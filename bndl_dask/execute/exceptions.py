@@ -73,6 +73,7 @@ def invocation_error(
     original: BaseException, worker: str | None, task: str | None, remote_traceback: str = ""
 ) -> InvocationException:
     """Wrap ``original`` in an exception that is also an instance of ``type(original)``."""
+    original = _with_fields(original)
     cls = type(original)
     wrapper_cls = _wrapper_types.get(cls)
     if wrapper_cls is None:
@@ -97,11 +98,49 @@ def invocation_error(
         Exception.__init__(wrapped, message)
     except Exception:
         wrapped = InvocationException(message)
+    _copy_fields(original, wrapped)
     wrapped.remote_traceback = remote_traceback
     wrapped.worker = worker
     wrapped.task = task
     wrapped.__cause__ = original
     return wrapped
+
+
+#: fields of built-in exceptions that live outside ``__dict__`` (OSError, UnicodeError)
+_SLOT_FIELDS = ("errno", "strerror", "filename", "filename2", "encoding", "object", "start",
+                "end", "reason")
+
+
+def _copy_fields(original: BaseException, wrapped: BaseException) -> None:
+    """Give ``wrapped`` the attributes of ``original`` (``e.status`` of the user's own class,
+    ``e.filename`` of an OSError), as the driver would see on the exception itself."""
+    if not isinstance(wrapped, type(original)):
+        return
+    for name in _SLOT_FIELDS:
+        if hasattr(original, name):
+            try:
+                setattr(wrapped, name, getattr(original, name))
+            except (AttributeError, TypeError):
+                pass
+    wrapped.__dict__.update(original.__dict__)
+
+
+def _with_fields(exc: BaseException) -> BaseException:
+    """``exc``, or a copy made by its constructor when it came from the worker without the
+    fields its message is made of: dask's unpickling (tblib) skips ``__init__``, so a
+    ``UnicodeDecodeError`` would print an empty message and have no ``reason`` or ``start``."""
+    if not exc.args or str(exc):
+        return exc
+    try:
+        rebuilt = type(exc)(*exc.args)
+    except Exception:
+        return exc
+    if not str(rebuilt):
+        return exc
+    rebuilt.__dict__.update(exc.__dict__)
+    rebuilt.__traceback__, rebuilt.__cause__ = exc.__traceback__, exc.__cause__
+    rebuilt.__context__ = exc.__context__
+    return rebuilt
 
 
 class SchedulerError(RuntimeError):

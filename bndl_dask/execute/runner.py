@@ -16,6 +16,7 @@ from bndl_dask.execute.exceptions import FailedDependency
 from bndl_dask.execute.job import Job, Task
 from bndl_dask.execute.scheduler import Scheduler
 from bndl_dask.execute.settings import ExecuteSettings
+from bndl_dask.util import config
 from bndl_dask.worker.identity import WorkerHandle
 from bndl_dask.worker.runtime import in_task
 
@@ -87,6 +88,7 @@ class JobRunner:
         ``prefetch`` bounds the final results fetched ahead of being read.
         """
         self.check_running()
+        config.check_dask_config()  # a typo in a dask.config.set around this action
         if in_task():
             raise RuntimeError(
                 "Actions cannot run inside a task: a task cannot wait for other tasks of the "

@@ -171,12 +171,17 @@ def check_settings() -> None:
     are checked one by one so the error says where the key came from; whatever is left
     (``dask.config.set``) is checked last.
     """
-    sources = [_environment_settings(), _yaml_settings(),
-               ((key, "dask.config (dask.config.set or a dask config file)")
-                for key in _flatten("bndl", dask.config.get("bndl", {})))]
-    for source in sources:
+    for source in (_environment_settings(), _yaml_settings()):
         for key, where in source:
             check_key(key, where)
+    check_dask_config()
+
+
+def check_dask_config() -> None:
+    """Refuse unknown ``bndl.*`` keys in dask's config as it is now; jobs call this too, as
+    ``with dask.config.set(...)`` comes after the context started."""
+    for key in _flatten("bndl", dask.config.get("bndl", {})):
+        check_key(key, "dask.config (dask.config.set or a dask config file)")
 
 
 #: settings that must be whole numbers of at least this much
