@@ -27,6 +27,14 @@ class _FoldFirst:
         return self.func(copy.deepcopy(self.zero), value)
 
 
+def _reduce_into(acc: dict, pairs: Iterable, func: Callable) -> dict:
+    """Fold ``(key, value)`` pairs into ``acc`` with ``func``, per key."""
+    for k, v in pairs:
+        old = acc.get(k, _MISSING)
+        acc[k] = v if old is _MISSING else func(old, v)
+    return acc
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class _ReduceToDict:
     """reduce_by_key_locally's per-partition step: a dict of key -> reduced value."""
@@ -34,12 +42,7 @@ class _ReduceToDict:
     func: Callable
 
     def __call__(self, pairs: Iterable) -> dict:
-        func = self.func
-        acc: dict = {}
-        for k, v in pairs:
-            old = acc.get(k, _MISSING)
-            acc[k] = v if old is _MISSING else func(old, v)
-        return acc
+        return _reduce_into({}, pairs, self.func)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -47,12 +50,9 @@ class _MergeDicts:
     func: Callable
 
     def __call__(self, partials: Iterable[dict]) -> dict:
-        func = self.func
         merged: dict = {}
         for partial in partials:
-            for k, v in partial.items():
-                old = merged.get(k, _MISSING)
-                merged[k] = v if old is _MISSING else func(old, v)
+            _reduce_into(merged, partial.items(), self.func)
         return merged
 
 
