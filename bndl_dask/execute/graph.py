@@ -6,7 +6,7 @@ import itertools
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from dask._task_spec import Task as DaskTask
@@ -102,26 +102,24 @@ def topological(wave: list[Task], wave_set: set[Task]) -> list[Task]:
     return ordered
 
 
-def descendants(tasks: Iterable[Task]) -> set[Task]:
+def _reachable(start: Iterable[Task], edges: Callable[[Task], Iterable[Task]]) -> set[Task]:
+    """Every task reached from ``start`` by following ``edges`` (start excluded unless reached)."""
     found: set[Task] = set()
-    stack = [d for t in tasks for d in t.dependents]
+    stack = [n for t in start for n in edges(t)]
     while stack:
         task = stack.pop()
         if task not in found:
             found.add(task)
-            stack.extend(task.dependents)
+            stack.extend(edges(task))
     return found
+
+
+def descendants(tasks: Iterable[Task]) -> set[Task]:
+    return _reachable(tasks, lambda task: task.dependents)
 
 
 def ancestors(task: Task) -> set[Task]:
-    found: set[Task] = set()
-    stack = list(task.dependencies)
-    while stack:
-        dep = stack.pop()
-        if dep not in found:
-            found.add(dep)
-            stack.extend(dep.dependencies)
-    return found
+    return _reachable((task,), lambda task: task.dependencies)
 
 
 def _freeze(value: Any) -> Any:
