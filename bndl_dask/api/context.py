@@ -23,6 +23,7 @@ from bndl_dask.api.cluster import (
     check_port,
     quiet_logs,
 )
+from bndl_dask.api.dashboard import jobs_page_link, register_dashboard
 from bndl_dask.api.executor import Executor, served_dashboard_link
 from bndl_dask.api.progress import context_html, job_reporter
 from bndl_dask.datasets.core import ActionInTaskError
@@ -139,6 +140,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         try:
             self.client.register_plugin(
                 BndlWorkerPlugin(switch_interval=switch_interval), name=PLUGIN_NAME)
+            self._dashboard_feed = register_dashboard(self.client, self.conf)
         except BaseException:
             self.stop()
             raise
@@ -147,7 +149,8 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         self.runner = JobRunner(
             self.client, self.conf, job_workers=self._job_workers,
             check_running=self._check_running, record=self.jobs.append,
-            observe=lambda job: job_reporter(self, job), apply_updates=apply_updates)
+            observe=lambda job: job_reporter(self, job), apply_updates=apply_updates,
+            feed=self._dashboard_feed)
         _live_contexts.add(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -172,6 +175,9 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
             return
         self._stopped = True
         _live_contexts.discard(self)
+        feed = getattr(self, "_dashboard_feed", None)
+        if feed is not None:
+            feed.stop()
         if self._owns_client:
             with quiet_logs():
                 try:
@@ -216,7 +222,16 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
 
     @property
     def dashboard_link(self) -> str | None:
-        """The dask dashboard's address, or None when it is not served."""
+        """The "BNDL jobs" page of the dask dashboard (this context's jobs, their stages and
+        tasks; dask's own pages are a click away), or None when no dashboard is served.
+        ``ctx.executor.dashboard_link`` is dask's status page.
+
+        >>> ctx.dashboard_link is None   # the session cluster runs without a dashboard
+        True
+        """
+        link = jobs_page_link(self)
+        if link is not None:
+            return link
         try:
             return served_dashboard_link(self.client)
         except Exception:

@@ -41,13 +41,16 @@ class FailurePolicy:
         self.attempts = attempts
         self.failures: dict[Task, int] = defaultdict(int)
         self.failed_on: dict[Task, set[str]] = defaultdict(set)
+        #: every counted failure of a task: (worker, error), for the dashboard
+        self.errors: dict[Task, list[tuple[str | None, BaseException | None]]] = defaultdict(list)
 
     def is_final(self, task: Task) -> bool:
         """Whether the next attempt of ``task`` is its last."""
         return self.failures[task] + 1 >= self.attempts
 
-    def record(self, task: Task, worker: str | None) -> bool:
+    def record(self, task: Task, worker: str | None, error: BaseException | None = None) -> bool:
         """Count a failure of ``task`` (on ``worker``); returns whether it is out of tries."""
+        self.errors[task].append((worker, error))
         if worker is not None:
             self.failed_on[task].add(worker)
         self.failures[task] += 1
@@ -139,7 +142,7 @@ class Recovery:
         if worker is not None and task.remote:
             task.executed_on.append(worker)
             task.attempts += 1
-        if self.policy.record(task, worker):
+        if self.policy.record(task, worker, exc):
             error = user_error(task, exc)
             state.mark_failed(task, error)
             task.state = "failed"

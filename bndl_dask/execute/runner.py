@@ -12,10 +12,12 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from bndl_dask.execute.dashboard_feed import DashboardFeed
 from bndl_dask.execute.exceptions import FailedDependency
 from bndl_dask.execute.job import Job, Task
 from bndl_dask.execute.scheduler import Scheduler
 from bndl_dask.execute.settings import ExecuteSettings
+from bndl_dask.execute.spans import JobSpans
 from bndl_dask.util import config
 from bndl_dask.worker.identity import WorkerHandle
 from bndl_dask.worker.runtime import in_task
@@ -51,7 +53,8 @@ class JobRunner:
     whole cluster (waiting for them when needed), ``check_running()`` raises when the driver is
     stopped, ``record(job)`` keeps a job for the user to look at, ``observe(job)`` gives the
     job's observer and ``apply_updates(updates)`` applies a task's accumulator updates and
-    returns the errors of those that failed.
+    returns the errors of those that failed. ``feed`` (when given) shows the jobs on the
+    dashboard's "BNDL jobs" page. Every job runs in a dask span named after it (spans.py).
 
     >>> from bndl_dask.execute import Job, RmiTask
     >>> runner = JobRunner(ctx.client, ctx.conf, job_workers=lambda: ctx.workers)
@@ -64,7 +67,8 @@ class JobRunner:
                  check_running: Callable[[], None] = lambda: None,
                  record: Callable[[Job], None] = lambda job: None,
                  observe: Callable[[Job], JobObserver] = lambda job: SilentObserver(),
-                 apply_updates: Callable[[Any], list[Exception]] = lambda updates: []):
+                 apply_updates: Callable[[Any], list[Exception]] = lambda updates: [],
+                 feed: DashboardFeed | None = None):
         self.client = client
         self.conf = conf
         self.job_workers = job_workers
@@ -72,6 +76,7 @@ class JobRunner:
         self.record = record
         self.observe = observe
         self.apply_updates = apply_updates
+        self.feed = feed
 
     def concurrency(self) -> int | None:
         """``bndl.execute.concurrency``; ``None``: as many tasks as a worker has threads."""
@@ -114,20 +119,24 @@ class JobRunner:
                 update_errors.extend(self.apply_updates(outcome.accumulator_updates))
 
         events: queue.Queue = queue.Queue()
+        spans = JobSpans(job)
         scheduler = Scheduler(job.tasks, events.put, workers, concurrency, attempts,
                               client=self.client, on_outcome=on_outcome, job_id=job.id,
                               whole_cluster=whole_cluster, prefetch=prefetch,
-                              settings=ExecuteSettings.from_conf(self.conf))
+                              settings=ExecuteSettings.from_conf(self.conf), span_of=spans.of)
         thread = threading.Thread(target=scheduler.run, name=f"bndl-scheduler-{job.id}",
                                   daemon=True)
         job.signal_start()
+        recorder = self.feed.started(job, scheduler, spans.id) if self.feed else None
         observer = self.observe(job)
         thread.start()
+        error: BaseException | None = None
         try:
             yield from _in_order(events, job, order_results, observer)
             if update_errors:
                 raise update_errors[0]
         except BaseException as exc:
+            error = exc
             observer.job_failed(exc)
             scheduler.abort()
             raise
@@ -135,9 +144,11 @@ class JobRunner:
             if thread.is_alive():
                 scheduler.abort()
             thread.join()
+            job.signal_stop()
+            if recorder is not None:  # before the tasks let go of their results
+                self.feed.ended(recorder, error)
             for task in job.tasks:
                 task.release()
-            job.signal_stop()
             observer.job_finished()
 
 

@@ -76,7 +76,7 @@ class Scheduler:
     code raises. ``prefetch`` bounds how many finished final results are fetched to the driver
     ahead of being read. ``whole_cluster`` says that ``workers`` are all workers of the cluster
     (tasks then only get restrictions they need). ``settings`` holds the timeouts
-    (``bndl.execute.*``).
+    (``bndl.execute.*``); ``span_of(task)`` gives a task's dask span annotation.
 
     >>> from bndl_dask.execute import Job, RmiTask, Scheduler
     >>> events = []
@@ -91,7 +91,8 @@ class Scheduler:
                  attempts: int = 1, *, client=None,
                  on_outcome: Callable[[Task, TaskOutcome], None] | None = None,
                  job_id: int = 0, whole_cluster: bool = False, prefetch: int | None = None,
-                 settings: ExecuteSettings | None = None):
+                 settings: ExecuteSettings | None = None,
+                 span_of: Callable[[Task], dict] | None = None):
         self.tasks = sorted(tasks)
         if not self.tasks:
             raise ValueError("A scheduler needs at least one task")
@@ -118,6 +119,7 @@ class Scheduler:
         self.failures = FailurePolicy(attempts)
         self.keys = TaskKeys(self.tasks, self._rank, self.token)
         self._on_outcome_hook = on_outcome or (lambda task, outcome: None)
+        self._span_of = span_of  # the dask span (job, stage) of each task (spans.py)
         self._fetcher = LeafFetcher(
             self.client, self.settings.result_prefetch if prefetch is None else prefetch)
         self._by_id = {task.id: task for task in self.tasks}
@@ -277,6 +279,8 @@ class Scheduler:
             meta = TaskMeta(key, task.id, task.desc or task.name, self.token,
                             self.failures.is_final(task))
             annotations = self._placement(task)
+            if self._span_of is not None:
+                annotations = {**annotations, "span": self._span_of(task)}
             self.state.placed_on[task] = frozenset(annotations.get("workers", ()))
             graph.add(key, meta, spec, refs, annotations, free_to_spread(task, annotations))
         futures = self.client.get(graph.graph(), graph.keys, sync=False)
