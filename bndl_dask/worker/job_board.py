@@ -2,10 +2,10 @@
 
 Drivers send each job's record (a JSON-able dict, see ``bndl_dask.execute.job_records``) while
 it runs and when it ends; a task record replaces the one with the same id, so a driver sends
-only the tasks that changed. The board keeps every running job and the last ``max_jobs``
-finished ones (and at most
-``max_jobs`` running ones: those of a driver that died never finish); a job's record holds at most the task details its driver sent (the driver caps
-those at ``bndl.dashboard.max_tasks``), so memory stays bounded on a cluster that runs for weeks.
+only the tasks that changed. The board keeps the last ``max_jobs`` finished jobs and at most
+``max_jobs`` running ones (those of a driver that died never finish); a job holds at most the
+task details its driver sent (capped at ``bndl.dashboard.max_tasks``), so memory stays bounded
+on a cluster that runs for weeks.
 
 >>> board = JobBoard(max_jobs=1)
 >>> board.update([{'uid': '1.a', 'id': 1, 'state': 'done', 'tasks': [{'id': '0'}]},
