@@ -26,6 +26,8 @@ import threading
 import time
 from typing import IO, Any
 
+from bndl_dask.api.dashboard import job_page_link
+
 #: seconds between two renderings of the same job (at most ~10 updates a second)
 RENDER_INTERVAL = 0.1
 #: a text bar appears only for jobs running longer than this (quick jobs print nothing)
@@ -230,10 +232,11 @@ class TextRenderer:
 class WidgetRenderer:
     """An ipywidgets box per job: a title, a bar per stage (done/total, failures) and the error."""
 
-    def __init__(self):
+    def __init__(self, link: str | None = None):
         import ipywidgets
 
         self.widgets = ipywidgets
+        self.link = link  # the job's page on the dashboard
         self.box = None
         self.title = None
         self.bars: list[tuple[StageProgress, Any, Any]] = []
@@ -268,6 +271,9 @@ class WidgetRenderer:
         if failures:
             status += f", {failures} failed task{'s' if failures > 1 else ''}"
         self.title.value = f"<b>Job {progress.job_id}</b> {name}: {html.escape(status)}"
+        if self.link:
+            self.title.value += (f' (<a href="{html.escape(self.link)}" target="_blank">'
+                                 f'stages and tasks on the dashboard</a>)')
         for stage, bar, label in self.bars:
             bar.value = len(stage.done)
             failed = f", {len(stage.failed)} failed" if stage.failed else ""
@@ -368,7 +374,8 @@ def job_reporter(ctx, job) -> NullReporter:
     if mode == "none" or not job.tasks:
         return NullReporter()
     try:
-        renderer = WidgetRenderer() if mode == "widget" else TextRenderer()
+        renderer = WidgetRenderer(job_page_link(ctx, job)) if mode == "widget" \
+            else TextRenderer()
         return JobReporter(job, renderer)
     except Exception:
         # e.g. ipywidgets missing: progress is a nicety, the job must run regardless
@@ -389,13 +396,19 @@ def context_html(ctx) -> str:
     threads = sum(w.nthreads for w in workers)
     memory = sum(w.memory_limit or 0 for w in workers)
     link = ctx.dashboard_link
+    dask_link = ctx.executor.dashboard_link if link else None
+    dashboard = "not served"
+    if link:
+        dashboard = f'<a href="{html.escape(link)}" target="_blank">{html.escape(link)}</a>'
+        if dask_link and dask_link != link:
+            dashboard += (f' (BNDL jobs; dask: <a href="{html.escape(dask_link)}" '
+                          f'target="_blank">status</a>)')
     rows = [
         ("Scheduler", html.escape(str(scheduler))),
         ("Workers", str(len(workers))),
         ("Threads", str(threads)),
         ("Memory", f"{memory / 2**30:.2f} GiB" if memory else "unlimited"),
-        ("Dashboard", f'<a href="{html.escape(link)}" target="_blank">{html.escape(link)}</a>'
-         if link else "not served"),
+        ("Dashboard", dashboard),
     ]
     cells = "".join(f"<tr><th style='text-align: left'>{k}</th><td style='text-align: left'>"
                     f"{v}</td></tr>" for k, v in rows)
