@@ -26,24 +26,12 @@ from bndl_dask.worker.dashboard_plugin import PLUGIN_NAME, BndlDashboardPlugin
 logger = logging.getLogger(__name__)
 
 
-def _setting(conf: Any, key: str) -> int:
-    value = conf.get(key)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1 or isinstance(value, bool):
-        raise ValueError(f"setting {key!r} must be a whole number of at least 1, got {value!r}; "
-                         f"fix it in ctx.conf, dask.config or BNDL_CONF")
-    return number
-
-
 def register_dashboard(client, conf: Any) -> DashboardFeed | None:
     """Install the page's scheduler plugin (once per scheduler) and return this driver's feed;
     None when the scheduler would not take the plugin (e.g. bndl_dask is not installed where it
     runs): jobs then run as before, without the page."""
-    max_jobs = _setting(conf, "bndl.dashboard.max_jobs")
-    max_tasks = _setting(conf, "bndl.dashboard.max_tasks")
+    max_jobs = int(conf["bndl.dashboard.max_jobs"])  # whole numbers >= 1 (util/config.py)
+    max_tasks = int(conf["bndl.dashboard.max_tasks"])
     try:
         client.register_plugin(BndlDashboardPlugin(max_jobs), name=PLUGIN_NAME)
     except Exception as exc:

@@ -27,6 +27,9 @@ def job_span_name(job: Job) -> str:
 
 
 def stage_span_name(group: Any) -> str:
+    """A stage's name: ``stage 2``; tasks of a job without stages are just ``tasks``."""
+    if group is None:
+        return "tasks"
     return f"stage {group}" if isinstance(group, int) else str(group)
 
 
