@@ -228,7 +228,7 @@ def test_page_in_a_browser_while_a_job_runs(retrying, tmp_path):
 
     release = unique("release")
     event = Event(release, client=ctx.client)
-    running = ctx.range(4, pcount=4).set_name("slow numbers").map(wait_for(release))
+    running = ctx.range(4, pcount=4).map(wait_for(release)).set_name("slow numbers")
     outcome: list = []
     action = threading.Thread(target=lambda: outcome.append(running.count()), daemon=True)
     action.start()

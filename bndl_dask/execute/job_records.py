@@ -29,16 +29,25 @@ FAILURES_LISTED = 20
 
 
 def _format_error(error: BaseException | None) -> tuple[str, str]:
-    """``(one line, traceback)`` of an error: the remote traceback when the task had one."""
+    """``(one line, traceback)`` of an error: the user's exception and the remote traceback
+    when a task raised it."""
     if error is None:
         return "", ""
     own = getattr(error, "error", None)  # a TaskFailure wraps the user's exception
-    shown = own if isinstance(own, BaseException) else error
-    line = f"{type(shown).__name__}: {shown}".strip().rstrip(":")
+    if isinstance(own, BaseException):
+        line = f"{type(own).__name__}: {own}"
+    elif getattr(error, "remote_traceback", None) and error.__cause__ is not None:
+        # the job's error (invocation_error): the user's exception, where it was raised
+        cause = error.__cause__
+        where = " on ".join(str(part) for part in (getattr(error, "task", None),
+                                                       getattr(error, "worker", None)) if part)
+        line = f"{type(cause).__name__}: {cause}" + (f" (in {where})" if where else "")
+    else:
+        line = f"{type(error).__name__}: {error}"
     remote = getattr(error, "remote_traceback", "") or ""
     if not remote:
         remote = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return line, remote
+    return line.strip().rstrip(":"), remote
 
 
 def _seconds(task: Task) -> float | None:
@@ -103,15 +112,16 @@ class JobRecorder:
         return {w.address: w.name for w in workers}
 
     def _locality(self, task: Task, names: dict[str, str]) -> str:
+        """Where dask was told to run the task (a preference, or a restriction such as a retry
+        avoiding a worker) and whether it ran there."""
         placed = getattr(getattr(self.scheduler, "state", None), "placed_on", {}).get(task)
         if not placed:
-            return "any"
-        preferred = sorted(names.get(a, a) for a in placed)
+            return "any worker"
+        preferred = ", ".join(sorted(names.get(a, a) for a in placed))
         worker = task.executed_on_last()
-        if worker is None:
-            return "on " + ", ".join(preferred)
-        return "local" if worker in preferred else "elsewhere (preferred " + \
-            ", ".join(preferred) + ")"
+        if worker is None or worker in preferred.split(", "):
+            return f"placed on {preferred}"
+        return f"ran elsewhere (placed on {preferred})"
 
     def _task_state(self, task: Task) -> str:
         if task.done:
@@ -150,7 +160,8 @@ class JobRecorder:
                 stage["finished"] = max(stage["finished"] or 0, task.stopped_on.timestamp())
             for attempt, (worker, error) in enumerate(errors, 1):
                 line, trace = _format_error(error)
-                listed.append({"task": task_label(task), "stage": task.group, "worker": worker,
+                listed.append({"task": task_label(task), "stage": task.group,
+                               "partition": getattr(task, "part_idx", None), "worker": worker,
                                "attempt": attempt, "error": line, "traceback": trace,
                                "retried": attempt < len(errors) or state != "failed"})
             detailed += 1
@@ -186,6 +197,7 @@ class JobRecorder:
         line, _ = _format_error(errors[-1][1]) if errors else ("", "")
         return {
             "id": task_label(task), "order": self._order[task], "stage": task.group,
+            "partition": getattr(task, "part_idx", None),
             "description": task.desc or task.name or "", "state": state,
             "worker": task.executed_on_last(), "attempts": max(task.attempts, len(errors)),
             "failed_on": [w for w, _ in errors if w], "duration": _seconds(task),
