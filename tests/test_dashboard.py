@@ -1,4 +1,4 @@
-"""``dashboard_link`` is an address only where the dask dashboard is served.
+"""``dashboard_link`` is an address only where the dask dashboard is served: its BNDL jobs page.
 
 dask's own ``Client.dashboard_link`` names the scheduler's HTTP server even when that server has
 no dashboard pages (bokeh missing, or the dashboard switched off); bndl answers None then.
@@ -12,6 +12,8 @@ import urllib.request
 import distributed
 
 from bndl_dask import ComputeContext
+from bndl_dask.api.dashboard import job_page_link
+from bndl_dask.api.progress import JobReporter, WidgetRenderer
 
 HAS_BOKEH = importlib.util.find_spec("bokeh") is not None
 
@@ -29,6 +31,15 @@ def test_dashboard_link_only_where_a_dashboard_is_served():
             page = urllib.request.urlopen(link, timeout=30).read().decode()
             assert "needs bokeh" not in page
             assert f'href="{link}"' in ctx._repr_html_()
+            # the link is the BNDL jobs page; a job's progress widget links to its own page
+            assert link.endswith("/individual-bndl-jobs") and "BNDL jobs" in page
+            assert ctx.range(4, pcount=2).count() == 4
+            job = ctx.jobs[-1]
+            job_link = job_page_link(ctx, job)
+            assert job_link == f"{link}?job={job.id}.{ctx._dashboard_feed.driver}"
+            reporter = JobReporter(job, WidgetRenderer(job_link))
+            reporter.job_finished()
+            assert f'href="{job_link}"' in reporter.renderer.title.value
         else:
             assert link is None
             assert ctx.executor.dashboard_link is None
