@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from dask._expr import HLGExpr
 from dask._task_spec import Task as DaskTask
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
@@ -58,28 +59,48 @@ class TaskKeys:
 
 
 class WaveGraph:
-    """One submission's graph: a layer per distinct set of annotations."""
+    """One submission's graph: a layer per distinct placement (workers, resources), with each
+    task's priority looked up per key.
+
+    Priorities are per task; as part of a layer's annotations they would make a layer per task,
+    and dask's graph handling costs per key *and* layer (quadratic in a wave's size).
+    """
 
     def __init__(self, token: str):
         self.token = token
         self.keys: list[Key] = []
         self._layers: dict[tuple, dict[Key, DaskTask]] = defaultdict(dict)
         self._annotations: dict[tuple, dict] = {}
+        self._priorities: dict[tuple, dict[Key, Any]] = defaultdict(dict)
 
     def add(self, key: Key, meta: TaskMeta, spec: bytes, refs: Sequence[Any],
             annotations: dict[str, Any], data_producer: bool) -> None:
-        signature = _freeze(annotations)
+        placement = {k: v for k, v in annotations.items() if k != "priority"}
+        signature = _freeze(placement)
         self._layers[signature][key] = DaskTask(key, invoke, meta, spec, *refs,
                                                 _data_producer=data_producer)
-        self._annotations[signature] = annotations
+        self._annotations[signature] = placement
+        if "priority" in annotations:
+            self._priorities[signature][key] = annotations["priority"]
         self.keys.append(key)
 
-    def graph(self) -> HighLevelGraph:
+    def layer_count(self) -> int:
+        return len(self._layers)
+
+    def graph(self) -> HLGExpr:
+        """The graph as dask's expression, its output keys given (dask would otherwise work
+        them out by walking every layer for every key)."""
         layers = {}
         for i, (signature, layer) in enumerate(self._layers.items()):
+            annotations = dict(self._annotations[signature])
+            priorities = self._priorities.get(signature)
+            if priorities:
+                # a callable annotation is asked per key, on the dask scheduler
+                annotations["priority"] = priorities.__getitem__
             layers[f"bndl-{self.token}-w{i}-{id(layer)}"] = MaterializedLayer(
-                layer, annotations=self._annotations[signature])
-        return HighLevelGraph(layers, {name: set() for name in layers})
+                layer, annotations=annotations)
+        graph = HighLevelGraph(layers, {name: set() for name in layers})
+        return HLGExpr(dsk=graph, output_keys=list(self.keys))
 
 
 def topological(wave: list[Task], wave_set: set[Task]) -> list[Task]:

@@ -14,6 +14,7 @@ from bndl_dask.execute.lifecycle import Lifecycle
 from bndl_dask.worker.runtime import DepRef
 
 if TYPE_CHECKING:
+    from bndl_dask.execute.spec import SharedPickles
     from bndl_dask.worker.identity import WorkerHandle
 
 _job_ids = itertools.count(1)
@@ -204,6 +205,9 @@ class RmiTask(Task):
     True
     """
 
+    #: pickles what the job's tasks share once (set by whoever plans the job)
+    pickles: SharedPickles | None = None
+
     @property
     def remote(self) -> bool:
         """Whether the scheduler may hand this task to dask in the job's batch: true unless a
@@ -236,6 +240,8 @@ class RmiTask(Task):
         args = tuple(ref(a) for a in self.args)
         kwargs = {k: ref(v) for k, v in self.kwargs.items()}
         try:
+            if self.pickles is not None:
+                return self.pickles.dumps((self.method, args, kwargs))
             return cloudpickle.dumps((self.method, args, kwargs), protocol=5)
         except Exception as exc:
             what = getattr(self.method, "__qualname__", repr(self.method))
@@ -252,6 +258,7 @@ class RmiTask(Task):
 
     def release(self) -> None:
         super().release()
+        self.pickles = None
         self.method = None
         self.args = ()
         self.kwargs = {}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import heapq
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dask.sizeof import sizeof
@@ -35,19 +36,37 @@ class LeafFetcher:
         self.lock = threading.Lock()
         self.unread: dict[LeafResult, None] = {}
         self.releases = deferred_releases(client)
-        #: leaves being fetched in the background -> the concurrent future of their outcome
-        self.pending: dict[LeafResult, concurrent.futures.Future] = {}
+        #: leaves being fetched in the background -> the concurrent future of their batch's
+        #: outcomes and their position in it
+        self.pending: dict[LeafResult, tuple[concurrent.futures.Future, int]] = {}
+        self._holding = 0  # nesting depth of together(): fetches wait for its end
         self.ahead = 0  # leaves fetched in the background and not consumed yet
         #: finished leaves by rank, the next to fetch ahead first (entries of leaves read or
         #: pending meanwhile are skipped when they come up)
         self._by_rank: list[tuple[int, int, LeafResult]] = []
 
     def finished(self, leaf: LeafResult) -> None:
-        """``leaf``'s task is done: fetch its result in the background if there is room."""
+        """``leaf``'s task is done: fetch its result in the background if there is room
+        (inside ``together()``: when that ends)."""
         with self.lock:
             self.unread[leaf] = None
             heapq.heappush(self._by_rank, (leaf.rank, id(leaf), leaf))
-            self._fetch_ahead()
+            if not self._holding:
+                self._fetch_ahead()
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """Leaves finished inside this block are fetched in one round trip at its end (one
+        dask gather per batch of finished tasks, not one per task)."""
+        with self.lock:
+            self._holding += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._holding -= 1
+                if not self._holding:
+                    self._fetch_ahead()
 
     def consumed(self, leaf: LeafResult) -> None:
         with self.lock:
@@ -57,17 +76,19 @@ class LeafFetcher:
             self._fetch_ahead()
 
     def _fetch_ahead(self) -> None:  # under the lock
-        while self.ahead < self.prefetch:
-            found = self._next_unread(1)
-            if not found:
-                return
-            leaf = found[0]
-            try:
-                self.pending[leaf] = asyncio.run_coroutine_threadsafe(
-                    self.client._gather([leaf._dask_future]), self.client.loop.asyncio_loop)
-            except Exception:  # the client is closing: the consumer's own fetch will tell
+        found = self._next_unread(self.prefetch - self.ahead)
+        if not found:
+            return
+        try:
+            batch = asyncio.run_coroutine_threadsafe(
+                self.client._gather([leaf._dask_future for leaf in found]),
+                self.client.loop.asyncio_loop)
+        except Exception:  # the client is closing: the consumer's own fetch will tell
+            for leaf in found:
                 heapq.heappush(self._by_rank, (leaf.rank, id(leaf), leaf))
-                return
+            return
+        for position, leaf in enumerate(found):
+            self.pending[leaf] = (batch, position)
             leaf.fetched_ahead = True
             self.ahead += 1
 
@@ -87,8 +108,9 @@ class LeafFetcher:
                 return
             pending = self.pending.pop(leaf, None)
         if pending is not None:
+            batch, position = pending
             try:
-                outcome = pending.result(timeout)[0]
+                outcome = batch.result(timeout)[position]
             except Exception:
                 pass  # fetched again below, which raises what went wrong
             else:

@@ -227,10 +227,13 @@ class Scheduler:
             return
         wave: list[Task] = []
         wave_set: set[Task] = set()
+        # only the tasks not yet handed out: looking at every task per event would cost
+        # O(tasks) per finished task
+        open_tasks = sorted(self.state.unsubmitted(self.tasks), key=self._rank.__getitem__)
         changed = True
         while changed:  # dependencies ordered after their dependents need another pass
             changed = False
-            for task in self.tasks:  # sorted by priority
+            for task in open_tasks:  # sorted by priority
                 if self.state.waiting(task) or task in wave_set:
                     continue
                 if task.remote:
@@ -243,7 +246,7 @@ class Scheduler:
         if wave:
             self._submit(topological(wave, wave_set))
         if not self.state.in_flight and not self.state.parked and \
-                not all(t in self.state.succeeded for t in self.tasks):
+                not self.state.succeeded.issuperset(self.tasks):
             stuck = [t for t in self.tasks if t not in self.state.succeeded]
             raise JobStuckError(
                 f"No tasks executable (all tasks have dependencies): {stuck[:5]}")
@@ -413,8 +416,9 @@ class Scheduler:
             self._fetch(to_fetch, failures)
         # after the fetches: a leaf that finished in the same batch as one of its inputs is
         # seen done only once that input is (the consumer may look at both)
-        for task, future in leaves:
-            self._leaf_succeeded(task, future)
+        with self._fetcher.together():
+            for task, future in leaves:
+                self._leaf_succeeded(task, future)
         for task, exc, future in failures:
             if self._aborted is not None:
                 break
@@ -429,7 +433,7 @@ class Scheduler:
             self.done(self._aborted)
             self._finished = True
             return
-        if all(t in self.state.succeeded for t in self.tasks):
+        if self.state.succeeded.issuperset(self.tasks):
             self._finished = True
             return
         self._schedule()

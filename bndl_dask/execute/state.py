@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from bndl_dask.execute.job import Task
@@ -30,6 +31,10 @@ class JobState:
 
     def waiting(self, task: Task) -> bool:
         return task in self.succeeded or task in self.in_flight or task in self.parked
+
+    def unsubmitted(self, tasks: Iterable[Task]) -> set[Task]:
+        """Those of ``tasks`` that are neither succeeded, in flight nor parked."""
+        return set(tasks).difference(self.succeeded, self.in_flight, self.parked)
 
     def value_of(self, task: Task) -> Any:
         if task in self.outcomes:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from bndl_dask.execute.job import BarrierTask, Job, RmiTask, Task
 from bndl_dask.execute.results import ResultBound
 from bndl_dask.execute.settings import max_result_size
+from bndl_dask.execute.spec import SharedPickles
 from bndl_dask.planning.shuffle_release import release_shuffles
 from bndl_dask.planning.tasks import (
     SHUFFLE_INPUT_PREFIX,
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 class PartitionTask(RmiTask):
     """Computes one partition; its locality is the partition's."""
 
-    def __init__(self, ctx, task_id, method, args, kwargs, part: Partition, **options: Any):
+    def __init__(self, ctx, task_id, method, args, kwargs, part: Partition,
+                 pickles: SharedPickles | None = None, **options: Any):
         super().__init__(ctx, task_id, method, args, kwargs, **options)
+        self.pickles = pickles
         self.part = part
         self.part_idx = part.idx
 
@@ -54,6 +57,8 @@ class JobPlanner:
         self.cached_datasets: dict[str, Dataset] = {}
         self.shuffles: list[Dataset] = []
         self._skipped: set[str] = set()
+        #: the datasets (and shuffle writers) of the job, pickled once for all its tasks
+        self.pickles = SharedPickles()
         self._live_addresses = {w.address for w in ctx._worker_snapshot()}
 
     def _add(self, task: Task) -> Task:
@@ -72,6 +77,7 @@ class JobPlanner:
                 continue
             seen.add((id(current), skipped))
             dset = current.dset
+            self.pickles.share(dset)
             if dset._cache_options is not None:
                 self.cached_datasets[dset.id] = dset
                 location = dset._cache_locations.get(current.idx)
@@ -110,12 +116,14 @@ class JobPlanner:
         self.shuffles.append(shuffle)
         writers = []
         writer = shuffle.shuffle_writer()
+        self.pickles.share(writer)
         for part in shuffle.src.parts():
             inputs = self._inputs(self._prepare_chain(part, skipped))
             writers.append(self._add(PartitionTask(
                 self.ctx, writer_task_id(shuffle.id, part.idx), write_partition, (part, writer),
                 inputs,
-                part=part, priority=len(self.tasks), name=f"{self.name} shuffle-write",
+                part=part, pickles=self.pickles, priority=len(self.tasks),
+                name=f"{self.name} shuffle-write",
                 desc=f"shuffle write {part.idx} of {shuffle!r} ({shuffle.callsite})")))
         barrier = BarrierTask(self.ctx, (shuffle.id + ".b", len(writers)), writers,
                               finish=shuffle.barrier_finish(), priority=len(self.tasks),
@@ -130,9 +138,11 @@ class JobPlanner:
 
     def partition_task(self, part: Partition, transform: Callable | None) -> PartitionTask:
         inputs = self._inputs(self._prepare_chain(part))
+        if transform is not None:
+            self.pickles.share(transform)
         return self._add(PartitionTask(
             self.ctx, part.id, compute_partition, (part, transform), inputs, part=part,
-            priority=len(self.tasks), name=self.name,
+            pickles=self.pickles, priority=len(self.tasks), name=self.name,
             desc=f"{self.name}: partition {part.idx} of {part.dset!r} ({part.dset.callsite})"))
 
     def assign_stages(self, final: Sequence[Task]) -> None:
