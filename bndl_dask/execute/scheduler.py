@@ -106,7 +106,8 @@ class Scheduler:
         self.placement = Placement(self.tasks, self._rank, concurrency, whole_cluster)
         self.liveness = WorkerLiveness(self.client, workers, whole_cluster,
                                        self.settings.no_workers_grace,
-                                       on_joined=self.placement.learn)
+                                       on_joined=self.placement.learn,
+                                       stall_timeout=self.settings.stall_timeout)
         if (concurrency is not None and concurrency < 1) or attempts < 1:
             raise ValueError("concurrency and attempts must be >= 1")
         self.done = done
