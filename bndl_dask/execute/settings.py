@@ -45,7 +45,8 @@ class SpeculationSettings:
     a stage's tasks are done, a task running longer than ``multiplier`` times their median
     gets a copy on another worker.
 
-    >>> conf = {'speculation.enabled': True, 'speculation.multiplier': 2, 'speculation.quantile': 0.5}
+    >>> conf = {'speculation.enabled': True, 'speculation.multiplier': 2,
+    ...         'speculation.quantile': 0.5}
     >>> SpeculationSettings.from_conf(conf.get)
     SpeculationSettings(multiplier=2.0, quantile=0.5)
     """
