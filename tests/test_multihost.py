@@ -16,6 +16,7 @@ import uuid
 
 import pytest
 from distributed import Queue
+from test_chaos import pytest_generate_tests  # noqa: F401 - one trial, or many (long)
 from test_cli import Proc, start_cli_cluster, stop_all
 
 from bndl_dask import ComputeContext
@@ -42,7 +43,7 @@ def hosts():
         ctx = ComputeContext(cluster.address, conf={"bndl.execute.attempts": 2})
         ctx.client.wait_for_workers(3, timeout=WAIT)
         assert ctx.await_workers(3) == 3
-        yield ctx, workers
+        yield ctx, workers, cluster
     finally:
         if ctx is not None:
             ctx.stop()
@@ -65,14 +66,14 @@ def expected_sums() -> list[tuple[int, int]]:
 
 
 def test_workers_are_on_two_hosts(hosts):
-    ctx, _ = hosts
+    ctx, _, _ = hosts
     assert sorted(w.host for w in ctx.workers) == [HOST_A, HOST_A, HOST_B]
     assert {host for _, host in ctx.range(N, pcount=PCOUNT).map(where).collect()} == \
         {HOST_A, HOST_B}
 
 
 def test_shuffle_cache_and_broadcast_across_hosts(hosts):
-    ctx, _ = hosts
+    ctx, _, _ = hosts
     offsets = ctx.broadcast({key: key * 1000 for key in range(7)})
     try:
         cached = ctx.range(N, pcount=PCOUNT).map(keyed).cache()
@@ -90,7 +91,7 @@ def test_shuffle_cache_and_broadcast_across_hosts(hosts):
 
 
 def test_host_level_locality(hosts):
-    ctx, _ = hosts
+    ctx, _, _ = hosts
     on_b = ctx.range(N, pcount=PCOUNT).map(where) \
         .require_workers(lambda workers: [w for w in workers if w.host == HOST_B])
     assert {host for _, host in on_b.collect()} == {HOST_B}
@@ -106,9 +107,9 @@ def slow(started: str, part):
         yield element
 
 
-def test_losing_a_whole_host_mid_shuffle(hosts):
-    """Runs last: host A is gone for good afterwards."""
-    ctx, workers = hosts
+def test_losing_a_whole_host_mid_shuffle(hosts, trial):
+    """Host A is SIGKILLed (nanny and workers) once the map stage runs; started again after."""
+    ctx, workers, cluster = hosts
     started = f"host-{uuid.uuid4().hex}"
     queue = Queue(started, client=ctx.client)
 
@@ -118,6 +119,7 @@ def test_losing_a_whole_host_mid_shuffle(hosts):
 
     killer = threading.Thread(target=kill_host_a_once_the_stage_runs, daemon=True)
     killer.start()
+    start = time.monotonic()
     result = sorted(ctx.range(N, pcount=PCOUNT).map_partitions(slow, started).map(keyed)
                     .shuffle(pcount=4).reduce_by_key(operator.add).collect())
     killer.join(WAIT)
@@ -125,3 +127,8 @@ def test_losing_a_whole_host_mid_shuffle(hosts):
     assert result == expected_sums()
     assert {w.host for w in ctx.workers} == {HOST_B}
     assert ctx.range(10).sum() == 45
+    print(f"\nwhole-host trial {trial}: {time.monotonic() - start:.1f} s")
+    stop_all([workers[HOST_A]])
+    workers[HOST_A] = dworker(cluster.address, HOST_A, 2)  # host A comes back
+    ctx.client.wait_for_workers(3, timeout=WAIT)
+    assert ctx.await_workers(3) == 3
