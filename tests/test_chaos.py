@@ -51,10 +51,10 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("trial", params)
 
 
-@pytest.fixture
-def long_run(request):
-    """Skips the test unless the long chaos run was asked for (``-m chaos_long``)."""
-    if "chaos_long" not in (request.config.option.markexpr or ""):
+def skip_unless_long(config) -> None:
+    """Skips a long-only case (or its fixture, before it starts a cluster) unless the long
+    chaos run was asked for (``-m chaos_long``)."""
+    if "chaos_long" not in (config.option.markexpr or ""):
         pytest.skip("long chaos case: run with -m chaos_long")
 
 
@@ -306,7 +306,8 @@ SCENARIO_BOUND = 30.0
 
 
 @pytest.fixture(scope="module")
-def ten_ctx():
+def ten_ctx(request):
+    skip_unless_long(request.config)
     ctx = ComputeContext(worker_count=10, dashboard=False, conf={"bndl.execute.attempts": 2})
     try:
         ctx.client.wait_for_workers(10, timeout=WAIT)
@@ -318,7 +319,7 @@ def ten_ctx():
 
 @pytest.mark.chaos_long
 @pytest.mark.parametrize("kill_after", [(75, 100, 125), (0, 50, 100)])
-def test_bndl_kill_scenario_ten_workers(long_run, ten_ctx, tmp_path, kill_after, trial):
+def test_bndl_kill_scenario_ten_workers(ten_ctx, tmp_path, kill_after, trial):
     """10 workers, attempts 2, three of them killed in the map stage: done within 30 s."""
     ten_ctx.client.wait_for_workers(10, timeout=WAIT)  # the last trial's victims are back
     assert ten_ctx.await_workers(10) == 10

@@ -20,10 +20,10 @@ from collections import defaultdict
 
 import pytest
 from distributed import Queue
-from test_chaos import (  # noqa: F401 - a fixture, and one trial or many (long)
+from test_chaos import (  # noqa: F401 - one trial, or many (long)
     SEED,
-    long_run,
     pytest_generate_tests,
+    skip_unless_long,
 )
 
 from bndl_dask import ComputeContext
@@ -145,7 +145,8 @@ def test_frozen_worker_in_a_shuffle_is_retired_and_the_job_completes(fctx, trial
 
 
 @pytest.fixture(scope="module")
-def default_ctx():
+def default_ctx(request):
+    skip_unless_long(request.config)
     context = ComputeContext(worker_count=WORKERS, dashboard=False)
     try:
         context.await_workers(WORKERS)
@@ -156,7 +157,6 @@ def default_ctx():
 
 @pytest.mark.chaos_long
 @pytest.mark.timeout(300)
-@pytest.mark.usefixtures("long_run")
 def test_frozen_worker_with_the_default_settings(default_ctx, trial):
     """The issue's promise: with default settings, done within two minutes of the freeze."""
     assert frozen_trial(default_ctx, trial) < DEFAULT_BOUND
