@@ -51,6 +51,13 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("trial", params)
 
 
+def skip_unless_long(config) -> None:
+    """Skips a long-only case (or its fixture, before it starts a cluster) unless the long
+    chaos run was asked for (``-m chaos_long``)."""
+    if "chaos_long" not in (config.option.markexpr or ""):
+        pytest.skip("long chaos case: run with -m chaos_long")
+
+
 @pytest.fixture(scope="module")
 def cctx():
     """A private context of 3 worker processes that the trials kill workers of."""
@@ -251,3 +258,71 @@ def test_losing_the_scheduler_is_a_clear_error():
         stopper.join(WAIT)
         stop_all(cluster.procs())
     assert not stopper.is_alive(), "ctx.stop() hangs after the scheduler was lost"
+
+
+# -- BNDL's scenario: workers SIGKILLed after given element counts of a shuffle's map stage ----
+
+def _count_and_maybe_die(counter: str, kill_after: tuple[int, ...], i: int) -> int:
+    """Counts the element in ``counter`` (a file shared by the workers, under a lock); the worker
+    that processes the ``k``-th element for a ``k`` in ``kill_after`` SIGKILLs itself."""
+    import fcntl
+
+    with open(counter, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        seen = int(f.read() or 0)
+        f.seek(0)
+        f.truncate()
+        f.write(str(seen + 1))
+        f.flush()
+    if seen in kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return i
+
+
+def killed_in_map_stage(ctx, tmp_path, n: int, pcount: int, k: int,
+                        kill_after: tuple[int, ...]) -> float:
+    """BNDL's test: ``range(n, pcount).map(m1).shuffle().map(i -> (i % k, i))
+    .aggregate_by_key(sum)`` while workers die; checks the answer, returns the seconds taken."""
+    counter = str(tmp_path / f"count-{uuid.uuid4().hex}")
+    start = time.monotonic()
+    result = (ctx.range(n, pcount=pcount).map(_count_and_maybe_die, counter, kill_after)
+              .shuffle().map(lambda i: (i % k, i)).aggregate_by_key(sum).collect())
+    took = time.monotonic() - start
+    assert sorted(key for key, _ in result) == list(range(k))
+    assert sum(value for _, value in result) == sum(range(n))
+    return took
+
+
+def test_bndl_kill_scenario_small(cctx, tmp_path):
+    """The small case of BNDL's scenario on the 3-worker context: the first element kills."""
+    killed_in_map_stage(cctx, tmp_path, 10, 3, 3, (0,))
+    cctx.client.wait_for_workers(WORKERS, timeout=WAIT)
+    assert cctx.await_workers(WORKERS) == WORKERS
+
+
+#: the issue's bound for BNDL's 10-worker scenario (on a busy 2-core machine)
+SCENARIO_BOUND = 30.0
+
+
+@pytest.fixture(scope="module")
+def ten_ctx(request):
+    skip_unless_long(request.config)
+    ctx = ComputeContext(worker_count=10, dashboard=False, conf={"bndl.execute.attempts": 2})
+    try:
+        ctx.client.wait_for_workers(10, timeout=WAIT)
+        ctx.await_workers(10)
+        yield ctx
+    finally:
+        ctx.stop()
+
+
+@pytest.mark.chaos_long
+@pytest.mark.parametrize("kill_after", [(75, 100, 125), (0, 50, 100)])
+def test_bndl_kill_scenario_ten_workers(ten_ctx, tmp_path, kill_after, trial):
+    """10 workers, attempts 2, three of them killed in the map stage: done within 30 s."""
+    ten_ctx.client.wait_for_workers(10, timeout=WAIT)  # the last trial's victims are back
+    assert ten_ctx.await_workers(10) == 10
+    took = killed_in_map_stage(ten_ctx, tmp_path, 100, 30, 30, kill_after)
+    print(f"\nscenario kill_after={kill_after} trial {trial}: {took:.1f} s")
+    assert took < SCENARIO_BOUND, f"took {took:.1f} s"

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from bndl_dask.execute.exceptions import NoWorkersError
+from bndl_dask.execute.stalls import stall_watch
 from bndl_dask.worker.identity import WorkerHandle
 
 
@@ -16,12 +17,14 @@ class WorkerLiveness:
     Workers are tracked by name: a nanny restarts a killed worker under its name at a new
     address. A worker is ``failed`` once the dask scheduler no longer knows it.
     ``on_joined(workers)`` is called with the whole list when workers joined (whole-cluster
-    jobs only take on new workers).
+    jobs only take on new workers). Workers whose heartbeats stop for ``stall_timeout``
+    seconds are retired (stalls.py).
     """
 
     def __init__(self, client, workers: Sequence[WorkerHandle], whole_cluster: bool,
                  no_workers_grace: float,
-                 on_joined: Callable[[list[WorkerHandle]], None] = lambda workers: None):
+                 on_joined: Callable[[list[WorkerHandle]], None] = lambda workers: None,
+                 stall_timeout: float | None = None):
         self.client = client
         self.workers = list(workers)
         self.whole_cluster = whole_cluster
@@ -29,6 +32,7 @@ class WorkerLiveness:
         self.on_joined = on_joined
         self.failed: set[str] = set()
         self._no_workers_since: float | None = None
+        self.stalls = stall_watch(client, stall_timeout) if stall_timeout else None
 
     def alive(self) -> list[WorkerHandle]:
         return [w for w in self.workers if w.name not in self.failed]
@@ -89,6 +93,11 @@ class WorkerLiveness:
         except Exception:
             return False
         live = {str(i.get("name")): address for address, i in info.items()}
+        if self.stalls is not None:
+            mine = {w.address for w in self.workers}
+            stalled = [a for a in self.stalls.stalled(info) if a in mine]
+            if stalled:
+                self.stalls.retire(self.client, stalled)
         moved = False
         for i, worker in enumerate(self.workers):
             address = live.get(worker.name)

@@ -53,6 +53,7 @@ from bndl_dask.execute.liveness import WorkerLiveness
 from bndl_dask.execute.placement import Placement, free_to_spread
 from bndl_dask.execute.results import LeafFetcher, LeafResult
 from bndl_dask.execute.settings import ExecuteSettings
+from bndl_dask.execute.speculation import Speculator
 from bndl_dask.execute.state import JobState
 from bndl_dask.worker.identity import WorkerHandle
 from bndl_dask.worker.runtime import (
@@ -107,7 +108,8 @@ class Scheduler:
         self.placement = Placement(self.tasks, self._rank, concurrency, whole_cluster)
         self.liveness = WorkerLiveness(self.client, workers, whole_cluster,
                                        self.settings.no_workers_grace,
-                                       on_joined=self.placement.learn)
+                                       on_joined=self.placement.learn,
+                                       stall_timeout=self.settings.stall_timeout)
         if (concurrency is not None and concurrency < 1) or attempts < 1:
             raise ValueError("concurrency and attempts must be >= 1")
         self.done = done
@@ -133,6 +135,9 @@ class Scheduler:
         self.recovery = Recovery(self.state, self.keys, self.liveness, self.failures,
                                  self._by_id, self.settings.failure_timeout)
         self._local_load: dict[str, int] = defaultdict(int)
+        self.speculator = Speculator(self, self.settings.speculation,
+                                     self.settings.liveness_interval) \
+            if self.settings.speculation is not None else None
         for task in self.tasks:
             task.add_listener(_ignore, self._task_signalled)
 
@@ -387,6 +392,9 @@ class Scheduler:
         failures: list[tuple[Task, BaseException | None, Any]] = []
         for event in batch:
             kind = event[0]
+            if kind == "copy":  # a speculative copy finished: the task's outcome if it won
+                event = self.speculator.adopt(event) or ("ignored",)
+                kind = event[0]
             if kind == "dask":
                 _, task, generation, future = event
                 if generation != self.keys.generation.get(task) or task not in self.state.in_flight:
@@ -485,6 +493,8 @@ class Scheduler:
 
     def _task_succeeded(self, task: Task) -> None:
         self.state.succeeded.add(task)
+        if self.speculator is not None:
+            self.speculator.succeeded(task)
         task.state = "done"
         for dependent in task.dependents:
             if dependent in self.state.in_flight and dependent.remote and \
@@ -505,6 +515,8 @@ class Scheduler:
             refused = sorted(self.state.parked)[:5]
             raise JobStuckError(f"Tasks were refused by workers on which this job was "
                                 f"cancelled, but no failure arrived: {refused}")
+        if self.speculator is not None:
+            self.speculator.check()
         if not self.liveness.check():
             return
         addresses = {w.address for w in self.liveness.alive()}

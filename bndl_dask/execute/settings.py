@@ -40,6 +40,40 @@ def max_result_size(value: Any) -> int | None:
 
 
 @dataclasses.dataclass(frozen=True)
+class SpeculationSettings:
+    """``bndl.execute.speculation.*``, as Spark's ``spark.speculation.*``: once ``quantile`` of
+    a stage's tasks are done, a task running longer than ``multiplier`` times their median
+    gets a copy on another worker.
+
+    >>> conf = {'speculation.enabled': True, 'speculation.multiplier': 2,
+    ...         'speculation.quantile': 0.5}
+    >>> SpeculationSettings.from_conf(conf.get)
+    SpeculationSettings(multiplier=2.0, quantile=0.5)
+    """
+
+    multiplier: float = 1.5
+    quantile: float = 0.75
+
+    @classmethod
+    def from_conf(cls, get) -> SpeculationSettings | None:
+        """From ``get(name)`` of ``bndl.execute.<name>``; None when speculation is off."""
+        enabled = get("speculation.enabled")
+        if not enabled or str(enabled).lower() in ("false", "0", "no"):
+            return None
+        try:
+            multiplier = float(get("speculation.multiplier"))
+            quantile = float(get("speculation.quantile"))
+        except (TypeError, ValueError):
+            multiplier = quantile = -1.0
+        if multiplier < 1 or not 0 < quantile <= 1:
+            raise ValueError(
+                "settings 'bndl.execute.speculation.multiplier' must be a number >= 1 and "
+                "'bndl.execute.speculation.quantile' a fraction in (0, 1], got "
+                f"{get('speculation.multiplier')!r} and {get('speculation.quantile')!r}")
+        return cls(multiplier, quantile)
+
+
+@dataclasses.dataclass(frozen=True)
 class ExecuteSettings:
     """Timeouts and limits of the scheduler (keys ``bndl.execute.*`` in bndl.yaml).
 
@@ -57,6 +91,10 @@ class ExecuteSettings:
     failure_timeout: float = 30.0
     #: finished final results fetched to the driver ahead of being read
     result_prefetch: int = 64
+    #: seconds without a heartbeat after which a worker is retired as frozen (stalls.py)
+    stall_timeout: float = 60.0
+    #: speculative copies of stragglers (speculation.py); None when off
+    speculation: SpeculationSettings | None = None
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any] | None = None) -> ExecuteSettings:
@@ -75,6 +113,8 @@ class ExecuteSettings:
             failure_timeout=_seconds("bndl.execute.failure_timeout",
                                            get("failure_timeout")),
             result_prefetch=max(1, int(get("result_prefetch"))),
+            stall_timeout=_seconds("bndl.execute.stall_timeout", get("stall_timeout")),
+            speculation=SpeculationSettings.from_conf(get),
         )
 
 

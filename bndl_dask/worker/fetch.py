@@ -4,8 +4,9 @@ Shuffle reads, sort reads, reads of cached partitions and of broadcast values al
 holder one request (a comm message naming one of the handlers ``WorkerServices`` installs) and
 wait for its answer. A holder counts as lost, and its answer is an error, when
 
-- the scheduler no longer lists it (asked alongside the connect, so a dead address is given up
-  at once instead of retried for the whole connect timeout),
+- the scheduler no longer lists it (asked alongside the connect and then every half second
+  until it answers, so a dead address is given up at once instead of retried for the whole
+  connect timeout, and a frozen holder as soon as the scheduler drops it),
 - it cannot be reached within ``bndl.worker.connect_timeout`` seconds, or
 - it does not answer within ``bndl.worker.fetch_timeout`` seconds.
 
@@ -24,6 +25,9 @@ import concurrent.futures
 from distributed.core import send_recv
 
 from bndl_dask.util import config
+
+#: seconds between asking the scheduler whether the holders not yet answered are still listed
+WATCH_INTERVAL = 0.5
 
 #: ``address -> (answer, error)``: ``error`` is None when the holder answered
 Answers = dict[str, tuple]
@@ -50,42 +54,63 @@ def fetch_from_holders(dask_worker, requests: dict[str, dict]) -> Answers:
 
 async def ask_holders(dask_worker, requests: dict[str, dict]) -> Answers:
     """Send each holder its request (a comm message) at once; ``address -> (answer, error)``,
-    with ``error`` set when the holder could not be reached or failed to answer."""
+    with ``error`` set when the holder could not be reached, failed to answer, or left the
+    cluster (the scheduler stopped listing it) while it was being asked."""
+    if not requests:
+        return {}
     connect_timeout, fetch_timeout = fetch_timeouts()
     pool = dask_worker.rpc
-    # asked alongside the connects, not before them: a holder the scheduler no longer lists
-    # is given up at once, where dask's connect would retry its dead address until the connect
-    # timeout; a live holder costs no extra round trip
-    listed = asyncio.ensure_future(dask_worker.scheduler.ncores(workers=list(requests)))
-
-    async def gone(address: str) -> bool:
-        try:
-            return address not in await listed
-        except Exception:  # the scheduler is unreachable: go by the holder itself
-            return False
-
-    async def one(address: str, message: dict):
-        connecting = asyncio.ensure_future(pool.connect(address, timeout=connect_timeout))
-        await asyncio.wait({connecting, listed}, return_when=asyncio.FIRST_COMPLETED)
-        if not connecting.done() and await gone(address):
-            connecting.cancel()
-            return address, (None, ConnectionError(f"holder {address} has left the cluster"))
-        try:
-            comm = await connecting
-        except Exception as exc:
-            return address, (None, exc)
-        try:
-            response = await asyncio.wait_for(send_recv(comm, **message), fetch_timeout)
-            return address, (response, None)
-        except Exception as exc:  # the holder died or broke the connection meanwhile
-            comm.abort()
-            return address, (None, exc)
-        finally:
-            pool.reuse(address, comm)
-
+    asking = {address: asyncio.ensure_future(
+                  _ask_one(pool, address, message, connect_timeout, fetch_timeout))
+              for address, message in requests.items()}
+    watcher = asyncio.ensure_future(_give_up_on_the_unlisted(dask_worker.scheduler, asking))
     try:
-        pairs = await asyncio.gather(*(one(a, m) for a, m in requests.items()))
+        await asyncio.wait(asking.values())
     finally:
-        if not listed.done():
-            listed.cancel()
-    return dict(pairs)
+        watcher.cancel()
+        for question in asking.values():
+            question.cancel()  # the reader gave up: no request outlives it
+    return {address: (None, ConnectionError(f"holder {address} has left the cluster"))
+            if question.cancelled() else question.result()
+            for address, question in asking.items()}
+
+
+async def _ask_one(pool, address: str, message: dict, connect_timeout: float,
+                   fetch_timeout: float) -> tuple:
+    try:
+        comm = await pool.connect(address, timeout=connect_timeout)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return None, exc
+    try:
+        return await asyncio.wait_for(send_recv(comm, **message), fetch_timeout), None
+    except BaseException as exc:  # the holder died, broke the connection, or left the cluster
+        comm.abort()
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        return None, exc
+    finally:
+        pool.reuse(address, comm)
+
+
+async def _give_up_on_the_unlisted(scheduler, asking: dict[str, asyncio.Future]) -> None:
+    """Cancel the questions to holders the scheduler no longer lists, checking at once and then
+    every ``WATCH_INTERVAL`` seconds while any is unanswered. dask's connect would retry a dead
+    holder's address until the connect timeout, and a frozen holder (SIGSTOP) accepts the
+    connection and never answers: the scheduler knows sooner (a closed stream, or a stalled
+    worker retired, see execute/stalls.py)."""
+    while True:
+        waiting = [address for address, question in asking.items() if not question.done()]
+        if not waiting:
+            return
+        try:
+            listed = await scheduler.ncores(workers=waiting)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the scheduler is unreachable: go by the holders themselves
+            listed = waiting
+        for address in waiting:
+            if address not in listed:
+                asking[address].cancel()
+        await asyncio.sleep(WATCH_INTERVAL)

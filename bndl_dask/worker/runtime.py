@@ -187,11 +187,14 @@ def invoke(meta: TaskMeta, spec: bytes, *deps: Any) -> TaskOutcome:
     except BaseException as exc:  # noqa: B036 - TaskCancelled may arrive at any bytecode
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        if meta.final and not isinstance(exc, _RERUN_ERRORS):
+        # an attempt that lost to its speculative copy was cancelled on purpose: no failure
+        superseded = _discard_superseded(meta.key)
+        if meta.final and not superseded and not isinstance(exc, _RERUN_ERRORS):
             services.cancel_job(meta.job)  # the job fails: start none of its other tasks here
         add_pickling_hint(exc)
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         raise TaskFailure(meta.key, handle.name, _picklable(exc), tb) from None
+    _discard_superseded(meta.key)
     return TaskOutcome(value, handle.name, handle.address, runtime.accumulator_updates,
                        meta.key, meta.label)
 
@@ -213,6 +216,30 @@ def inject_cancel(dask_worker, job: str) -> list[str]:
     """Cancel job ``job`` on this worker (run via ``client.run``): its tasks that have not
     started never will, and TaskCancelled is raised in the threads running the others."""
     return services_for(dask_worker).cancel_job(job, _raise_in_thread)
+
+
+def interrupt_attempt(dask_worker, key) -> None:
+    """Raise TaskCancelled in the thread running task attempt ``key`` on this worker, if any
+    (run via ``client.run``): the attempt that lost to a speculative copy, or the copy."""
+    if isinstance(key, list):  # a tuple key arrives as a list through client.run
+        key = tuple(key)
+    with _superseded_lock:
+        _superseded.add(key)
+    services_for(dask_worker).interrupt([key], _raise_in_thread)
+
+
+_superseded: set = set()  # attempts interrupted because another attempt of the task won
+_superseded_lock = threading.Lock()
+
+
+def _discard_superseded(key) -> bool:
+    if not _superseded:
+        return False
+    with _superseded_lock:
+        if key in _superseded:
+            _superseded.discard(key)
+            return True
+    return False
 
 
 _injected: set[int] = set()  # threads a TaskCancelled was aimed at

@@ -93,6 +93,10 @@ class WorkerServices:
             self._interrupt(list(running), raise_in_thread)
         return running
 
+    def interrupt(self, keys: list, raise_in_thread: Callable[[int], bool]) -> None:
+        """Interrupt the threads running the task attempts ``keys`` (those that still run)."""
+        self._interrupt(list(keys), raise_in_thread)
+
     def _interrupt(self, keys: list[str], raise_in_thread: Callable[[int], bool]) -> None:
         def attempt() -> bool:
             # under the lock: a thread that has finished its task is never interrupted
