@@ -381,7 +381,9 @@ def print_report(args, workloads, engines, runner, extras, notes, load) -> int:
     out += ["", "Median wall time per call (time.perf_counter, startup excluded):",
             report.medians_table(runner.results, names), "",
             "Ratios from this run (below 1 = bndl_dask faster):",
-            report.ratios_table(runner.results, names), ""]
+            report.ratios_table(runner.results, names), "",
+            "Each engine over serial/2 (1 = perfect use of 2 workers):",
+            report.half_serial_table(runner.results, names), ""]
     if "memory" in extras:
         out += ["Driver peak RSS growth (fresh process per mode, sampled every 2 ms):",
                 report.memory_table(extras["memory"]), ""]
