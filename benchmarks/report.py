@@ -97,6 +97,19 @@ def ratios_table(results: dict[str, dict[str, Cell]], engines: Sequence[str]) ->
     return table(header, rows)
 
 
+def half_serial_table(results: dict[str, dict[str, Cell]], engines: Sequence[str]) -> str:
+    """Every engine's median over serial/2 (perfect use of 2 workers), issue 15's table."""
+    others = [e for e in engines if e != "serial"]
+    rows = []
+    for name, cells in results.items():
+        med = medians_of(cells)
+        serial = med.get("serial")
+        serial = serial if serial and serial >= 1e-3 else None
+        rows.append([name, *[ratio(med[e] / (serial / 2)) if serial and med.get(e) else
+                             ("n/a" if e not in cells else "-") for e in others]])
+    return table(["workload", *[f"{e}/(serial/2)" for e in others]], rows)
+
+
 def targets_table(workloads: dict[str, Workload], results: dict[str, dict[str, Cell]],
                   extras: dict[str, Any]) -> tuple[str, list[str]]:
     """The targets table and the list of missed targets."""

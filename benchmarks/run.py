@@ -3,6 +3,9 @@
     python benchmarks/run.py                        # everything, 3 samples per cell
     python benchmarks/run.py --workloads W1,W6 --repeat 5
     python benchmarks/run.py --quick                # tiny sizes: checks the harness works
+    python benchmarks/run.py --sweep                # W2, W3, W7 at 4, 16 and 64 partitions
+    python benchmarks/run.py --scale                # W2 and W2 at 10x (20 M records)
+    python benchmarks/run.py --keys int,str,tuple,kb --workloads W2,W3,W7
 
 Every engine is started once (startup is reported, not scored) and kept for the whole run. The
 samples are taken in rounds (each round runs every workload on every engine), so slow drifts in
@@ -26,8 +29,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable as a package
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import report  # noqa: E402
+from benchmarks import report, variants  # noqa: E402
 from benchmarks.engines import ENGINE_NAMES, Engine, make_engine  # noqa: E402
+from benchmarks.records import KEY_TYPES, check_key_types  # noqa: E402
 from benchmarks.report import Cell  # noqa: E402
 from benchmarks.workloads import REGISTRY, Workload, all_workloads  # noqa: E402
 
@@ -49,23 +53,57 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the driver RSS probes of icollect / collect")
     parser.add_argument("--json", metavar="PATH", help="also write all samples as JSON here")
+    parser.add_argument("--partitions", type=int, default=16, metavar="N",
+                        help="partitions of every workload on every engine (default 16; W6 and "
+                             "the IC probes keep theirs)")
+    parser.add_argument("--sweep", nargs="?", const="4,16,64", metavar="COUNTS",
+                        help="run each workload (default: W2,W3,W7) at each of these partition "
+                             "counts (default 4,16,64) and print the sweep table")
+    parser.add_argument("--scale", nargs="?", type=float, const=variants.SCALE_FACTOR,
+                        metavar="FACTOR", help="also run W2 (or the --workloads given) with "
+                                               "FACTOR times the records (default 10: 20 M)")
+    parser.add_argument("--keys", default="int", metavar="TYPES",
+                        help=f"key types of the key-wise workloads, comma-separated: "
+                             f"{', '.join(KEY_TYPES)} (default int; see records.py)")
     args = parser.parse_args(argv)
     if args.repeat is None:
         args.repeat = 1 if args.quick else 3
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.partitions < 1:
+        parser.error("--partitions must be at least 1")
+    if args.scale is not None and args.scale <= 0:
+        parser.error("--scale must be positive")
+    try:
+        args.sweep = variants.parse_counts(args.sweep) if args.sweep else None
+        args.keys = check_key_types(args.keys)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
 def select(args: argparse.Namespace) -> tuple[dict[str, Workload], list[str], list[str]]:
     workloads, notes = all_workloads()
-    if args.workloads:
-        wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    requested = args.workloads
+    if not requested and args.sweep:
+        requested = ",".join(variants.SWEEP_DEFAULT)
+    elif not requested and args.scale:
+        requested = ",".join(variants.SCALE_DEFAULT)
+    if requested:
+        wanted = [w.strip() for w in requested.split(",") if w.strip()]
         unknown = [w for w in wanted if w not in workloads]
         if unknown:
             raise SystemExit(f"unknown workload(s) {', '.join(unknown)}; known: "
                              f"{', '.join(workloads)}" + (f" ({notes[0]})" if notes else ""))
         workloads = {name: workloads[name] for name in wanted}
+    workloads = variants.with_key_types(workloads, args.keys)
+    workloads = variants.with_partitions(workloads, args.partitions)
+    if args.sweep:
+        workloads = variants.with_sweep(workloads, args.sweep)
+    if args.scale:
+        scaled = [w.strip() for w in requested.split(",")] if requested else \
+            list(variants.SCALE_DEFAULT)
+        workloads = variants.with_scale(workloads, args.scale, scaled, args.partitions)
     engines = list(ENGINE_NAMES)
     if args.engines:
         wanted = {e.strip() for e in args.engines.split(",") if e.strip()}
@@ -107,6 +145,8 @@ class Runner:
         self.interrupted = False
 
     def sample(self, workload: Workload, engine: Engine) -> None:
+        if _stop_requested:
+            raise KeyboardInterrupt
         cell = self.results[workload.name][engine.name]
         if cell.error is not None or cell.capped:
             return
@@ -300,7 +340,14 @@ def _scheduler_activity(dask_scheduler=None) -> tuple[int, int]:
     return len(dask_scheduler.tasks), processing
 
 
+_stop_requested = False
+
+
 def _interrupt(_signum: int, _frame: Any) -> None:
+    # The KeyboardInterrupt can land in a callback that swallows it (distributed's garbage
+    # collection timer does): the flag makes the next sample stop the run all the same.
+    global _stop_requested
+    _stop_requested = True
     raise KeyboardInterrupt
 
 
@@ -320,8 +367,8 @@ def warm_up(engines: list[Engine]) -> None:
 def print_report(args, workloads, engines, runner, extras, notes, load) -> int:
     names = [e.name for e in engines]
     out = [f"bndl_dask benchmarks: {'quick sizes' if args.quick else 'full sizes'}, "
-           f"{args.repeat} round(s), {os.cpu_count()} CPUs, Python {platform.python_version()}",
-           ""]
+           f"{args.repeat} round(s), {args.partitions} partitions, {os.cpu_count()} CPUs, "
+           f"Python {platform.python_version()}", ""]
     for engine in engines:
         startup = f"started in {engine.startup_s:.1f} s" if engine.startup_s else ""
         out.append(f"  {engine.name:<11} {engine.info} {startup}".rstrip())
@@ -334,12 +381,23 @@ def print_report(args, workloads, engines, runner, extras, notes, load) -> int:
     out += ["", "Median wall time per call (time.perf_counter, startup excluded):",
             report.medians_table(runner.results, names), "",
             "Ratios from this run (below 1 = bndl_dask faster):",
-            report.ratios_table(runner.results, names), ""]
+            report.ratios_table(runner.results, names), "",
+            "Each engine over serial/2 (1 = perfect use of 2 workers):",
+            report.half_serial_table(runner.results, names), ""]
     if "memory" in extras:
         out += ["Driver peak RSS growth (fresh process per mode, sampled every 2 ms):",
                 report.memory_table(extras["memory"]), ""]
+    if args.sweep:
+        out += [f"Partition sweep: each engine's median over serial/2 (issue 15), at "
+                f"{', '.join(map(str, args.sweep))} partitions:",
+                variants.sweep_table(runner.results, names, args.sweep), ""]
     targets, missed = report.targets_table(workloads, runner.results, extras)
-    out += ["Targets (issues 4 and 5):", targets, ""]
+    if args.scale:
+        scale_rows, scale_missed = variants.scale_table(runner.results, names)
+        out += [f"Scale: {args.scale:g}x the records against 1x, same partition count:",
+                scale_rows, ""]
+        missed += scale_missed
+    out += ["Targets (issue 15):", targets, ""]
     problems = [f"{name}/{engine}: {cell.error or 'result differs: ' + str(cell.mismatch)}"
                 for name, cells in runner.results.items() for engine, cell in cells.items()
                 if cell.error or cell.mismatch]

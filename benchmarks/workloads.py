@@ -88,6 +88,9 @@ class Workload:
     ordered: bool = True
     targets: list[Target] = field(default_factory=list)
     note: str = ""
+    #: whether ``pcount`` is part of what is measured (W6's 2, IC's 100), so ``--partitions``
+    #: and ``--sweep`` leave it alone
+    fixed_pcount: bool = False
 
     def sizes(self, quick: bool) -> dict[str, Any]:
         return dict(self.quick if quick else self.full)
@@ -251,13 +254,13 @@ REGISTRY: dict[str, Workload] = {
         full=dict(n=10_000_000, pcount=16), quick=dict(n=200_000, pcount=16),
         engines=dict(serial=w1_serial, bndl_dask=w1_bndl, dask_bag=w1_bag, dask_graph=w1_graph,
                      client_map=w1_client_map, pyspark=w1_spark),
-        targets=[ratio_to_half_serial(1.3)]),
+        targets=[ratio_to_half_serial(1.2)]),
     "W5": Workload(
         "W5", "futures: n tiny tasks, map + gather",
         full=dict(n=5_000), quick=dict(n=200),
         engines=dict(serial=w5_serial, bndl_dask=w5_bndl, client_map=futures_roundtrip,
                      dask_graph=w5_graph),
-        targets=[ratio_to("client_map", 1.0)],
+        targets=[ratio_to("client_map", round(1 / 1.5, 2))],
         note="bndl_dask = ctx.executor.map/gather; client_map = the same calls on a default "
              "LocalCluster; dask_graph = one dict graph of n tasks via client.get"),
     "W6": Workload(
@@ -265,25 +268,25 @@ REGISTRY: dict[str, Workload] = {
         full=dict(n=10, pcount=2), quick=dict(n=10, pcount=2), min_samples=20,
         engines=dict(serial=w6_serial, bndl_dask=w6_bndl, dask_bag=w6_bag, dask_graph=w6_graph,
                      client_map=w6_client_map, pyspark=w6_spark),
-        targets=[absolute_ms(15)]),
+        targets=[absolute_ms(10)], fixed_pcount=True),
     "IC": Workload(
         "IC", "icollect of range(n) (range partitions), consumed one by one",
         full=dict(n=10_000_000, pcount=100), quick=dict(n=200_000, pcount=20),
-        engines=dict(serial=ic_serial, bndl_dask=ic_bndl),
+        engines=dict(serial=ic_serial, bndl_dask=ic_bndl), fixed_pcount=True,
         note="range partitions travel as range objects, so this measures streaming overhead"),
     "IC-list": Workload(
         "IC-list", "icollect of range(n).map(identity) (list partitions), one by one",
         full=dict(n=10_000_000, pcount=100), quick=dict(n=200_000, pcount=20),
         engines=dict(serial=ic_serial, bndl_dask=ic_list_bndl),
-        targets=[memory_bounded(0.25)],
+        targets=[memory_bounded(0.25)], fixed_pcount=True,
         note="no Client.map peer: distributed ships a bare list of 100,000 ints element by "
              "element, which takes minutes for 10M"),
 }
 
-# -- shuffle workloads (issue 5), written in shuffle_workloads.py ---------------------------------
+# -- shuffle workloads (issues 5, 14, 15), written in shuffle_workloads.py ------------------------
 
-#: targets of issue 5, as bndl_dask's median over (serial median / 2)
-SHUFFLE_TARGETS = {"W2": 3.0, "W3": 4.0, "W4": 1.5, "W7": 4.0}
+#: targets of issue 15, as bndl_dask's median over (serial median / 2)
+SHUFFLE_TARGETS = {"W2": 2.5, "W3": 2.5, "W4": 1.0, "W7": 2.5}
 #: workloads whose list results must come back in serial Python's order
 ORDERED_WORKLOADS = {"W4"}
 
@@ -300,27 +303,26 @@ def _engine_of(suffix: str) -> str:
     return "bndl_dask"
 
 
-#: how much ``--quick`` shrinks a shuffle workload that takes a ``scale`` argument
+#: how much ``--quick`` shrinks a shuffle workload (its ``scale``)
 QUICK_SCALE = 0.01
+#: what the harness passes to a shuffle workload's functions (see ``adapt``)
+SIZE_PARAMETERS = ("scale", "pcount", "keys")
 
 
 def adapt(func: Callable, engine: str) -> Callable[..., Any]:
-    """Call ``func`` the way the shuffle module wrote it: ``f(ctx, scale=1.0)`` (or
-    ``quick=False``) for an engine, ``f(scale=1.0)`` for a serial reference; a serial reference
-    only gets a handle when its first parameter has no default."""
-    params = list(inspect.signature(func).parameters.values())
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                  and p.name not in ("quick", "scale")]
+    """Call ``func`` the way the shuffle modules write it: ``f(handle, scale=..., pcount=...,
+    keys=...)`` for an engine, ``f(scale=..., ...)`` for a serial reference (a serial reference
+    only gets a handle when its first parameter has no default); of the sizes, only those
+    ``func`` takes are passed (W4 has no ``keys``)."""
+    params = inspect.signature(func).parameters
+    positional = [p for p in params.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.name not in SIZE_PARAMETERS]
     takes_handle = bool(positional) and (engine != "serial" or positional[0].default is
                                          inspect.Parameter.empty)
-    names = {p.name for p in params}
 
-    def run(handle: Any, quick: bool = False) -> Any:
-        kwargs: dict[str, Any] = {}
-        if "quick" in names:
-            kwargs["quick"] = quick
-        if "scale" in names and quick:
-            kwargs["scale"] = QUICK_SCALE
+    def run(handle: Any, **sizes: Any) -> Any:
+        kwargs = {k: v for k, v in sizes.items() if k in params}
         return func(handle, **kwargs) if takes_handle else func(**kwargs)
 
     run.__name__ = getattr(func, "__name__", "run")
@@ -328,12 +330,18 @@ def adapt(func: Callable, engine: str) -> Callable[..., Any]:
 
 
 def _shuffle_workload(name: str, engines: dict[str, Callable], title: str,
-                      limit: float | None) -> Workload:
-    return Workload(name, title, full={}, quick=dict(quick=True), engines=engines,
+                      limit: float | None, keyed: bool) -> Workload:
+    from benchmarks.shuffle_workloads import DEFAULT_PARTITIONS
+
+    sizes: dict[str, Any] = dict(pcount=DEFAULT_PARTITIONS)
+    if keyed:
+        sizes["keys"] = "int"
+    return Workload(name, title, full=dict(scale=1.0, **sizes),
+                    quick=dict(scale=QUICK_SCALE, **sizes), engines=engines,
                     ordered=name in ORDERED_WORKLOADS,
                     targets=[ratio_to_half_serial(limit)] if limit else [],
-                    note="from shuffle_workloads.py (--quick: scale=0.01); dask_graph and pyspark "
-                         "versions in shuffle_peers.py")
+                    note="from shuffle_workloads.py; dask_graph and pyspark versions in "
+                         "shuffle_peers.py")
 
 
 def _title(func: Callable, fallback: str) -> str:
@@ -360,9 +368,9 @@ def load_shuffle_workloads() -> tuple[list[Workload], str | None]:
       reference, ``*bag*`` / ``*graph*`` / ``*client*`` / ``*spark*`` go to those engines, any
       other name is bndl_dask's.
 
-    Functions are called ``f(ctx, scale=...)`` / ``f(scale=...)`` (serial); ``scale`` (or
-    ``quick``) is passed only with ``--quick`` (see ``adapt``). Peer engines for these workloads
-    come from ``shuffle_peers.py`` when it has them.
+    Functions are called ``f(ctx, scale=..., pcount=..., keys=...)`` / ``f(scale=..., ...)``
+    (serial), each given only the sizes it takes (see ``adapt``). Peer engines for these
+    workloads come from ``shuffle_peers.py`` when it has them.
     """
     try:
         module = importlib.import_module("benchmarks.shuffle_workloads")
@@ -398,7 +406,9 @@ def load_shuffle_workloads() -> tuple[list[Workload], str | None]:
             if engine == "bndl_dask":
                 titles[name] = _title(func, suffix)
     _add_peers(found)
-    workloads = [_shuffle_workload(name, found[name], titles.get(name, name), targets.get(name))
+    keyed = set(getattr(module, "KEYED", ()))
+    workloads = [_shuffle_workload(name, found[name], titles.get(name, name), targets.get(name),
+                                   name in keyed)
                  for name in sorted(found, key=_sort_key) if "serial" in found[name]]
     if not workloads:
         return [], "shuffle_workloads.py defines no workloads with a serial reference"
@@ -414,7 +424,7 @@ def _add_peers(found: dict[str, dict[str, Callable]]) -> None:
     for name, engines in PEERS.items():
         if name in found:
             for engine, func in engines.items():
-                found[name].setdefault(engine, func)
+                found[name].setdefault(engine, adapt(func, engine))
 
 
 def all_workloads() -> tuple[dict[str, Workload], list[str]]:

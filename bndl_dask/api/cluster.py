@@ -117,8 +117,9 @@ def start_local_cluster(worker_count: int | None = None, threads_per_worker: int
     (``multiprocessing``'s spawn would re-run the script in every worker). With ``security``
     (TLS) or extra ``LocalCluster`` options, dask's own ``LocalCluster`` is used instead.
     """
-    worker_count = check_count("worker_count", worker_count) or \
-        config.get("bndl.compute.worker_count") or os.cpu_count() or 1
+    worker_count = check_count("worker_count", worker_count)
+    if worker_count is None:
+        worker_count = configured_worker_count()
     threads_per_worker = check_count("threads_per_worker", threads_per_worker) or \
         config.get("bndl.compute.threads_per_worker") or 1
     if memory_limit is None:
@@ -156,12 +157,30 @@ def start_local_cluster(worker_count: int | None = None, threads_per_worker: int
             return LocalCluster(**options)
         options["n_workers"] = 0
         scheduler = LocalCluster(**options)
+    if worker_count == 0:  # a scheduler that workers started elsewhere join
+        return scheduler
     try:
         return EmbeddedCluster(scheduler, worker_count, threads_per_worker, memory_limit, host)
     except BaseException:
         with quiet_logs():
             scheduler.close()
         raise
+
+
+def configured_worker_count() -> int:
+    """``bndl.compute.worker_count``: local worker processes to start, one per core when unset.
+
+    0 starts none, as in BNDL: the context then waits for workers that join its scheduler, and
+    ``await_workers`` raises when none does.
+    """
+    value = config.get("bndl.compute.worker_count")
+    if value is None:
+        return os.cpu_count() or 1
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise ValueError(f"setting 'bndl.compute.worker_count' must be a whole number of at "
+                         f"least 0 (or null for one per core), got {value!r}")
+    return int(text)
 
 
 def _child_pythonpath() -> str:

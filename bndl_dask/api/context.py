@@ -30,6 +30,7 @@ from bndl_dask.datasets.core import ActionInTaskError
 from bndl_dask.datasets.files import FilesContextMixin
 from bndl_dask.datasets.interop_sources import InteropContextMixin
 from bndl_dask.datasets.sources import SourcesMixin
+from bndl_dask.execute.context import ExecutionContext
 from bndl_dask.execute.job import Job, Task
 from bndl_dask.execute.placement import task_slots
 from bndl_dask.execute.runner import JobRunner
@@ -76,7 +77,7 @@ def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
+class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin, ExecutionContext):
     """The driver's handle on a cluster: makes datasets, runs jobs, broadcasts, profiles.
 
     ``ComputeContext()`` starts an embedded local cluster of worker processes (one per core, or
@@ -285,8 +286,13 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
         """Wait for workers to connect and their number to settle; returns that number.
 
         Returns at once when exactly ``worker_count`` workers are connected. Raises RuntimeError
-        when no worker connects within ``connect_timeout`` seconds; warns and returns the count
-        when it has not settled within ``stable_timeout`` seconds.
+        when no worker connects within ``connect_timeout`` seconds (also when the context
+        started no workers: ``bndl.compute.worker_count`` 0); warns and returns the count when
+        it has not settled within ``stable_timeout`` seconds.
+
+        As in BNDL, ``worker_count`` only lets the wait end early: when fewer workers than that
+        are connected and their number has settled, that smaller number is returned, with a
+        warning saying so (compare the result when the job needs them all).
 
         Settled means, as in BNDL: no worker joined recently (workers present when this context
         first looked count as old), or one joined more than ``connect_timeout`` ago, or the
@@ -313,8 +319,15 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin):
                 return count
             if count == 0:
                 if now - start > connect_timeout:
-                    raise RuntimeError("no workers available")
+                    raise RuntimeError(
+                        f"no workers available: none connected to scheduler "
+                        f"{self.client.scheduler.address} within {connect_timeout:g} s "
+                        f"(start some with `dworker <scheduler address>`, or let the context "
+                        f"start them: bndl.compute.worker_count)")
             elif self._membership_stable(names, now, connect_timeout, stable_timeout):
+                if worker_count is not None and count < worker_count:
+                    warnings.warn(f"{worker_count} workers awaited, but only {count} connected "
+                                  f"and their number settled; returning {count}", stacklevel=2)
                 return count
             if now - start > stable_timeout:
                 warnings.warn(f"Worker count not stable after {stable_timeout} s", stacklevel=2)

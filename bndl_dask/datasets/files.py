@@ -107,7 +107,7 @@ class FileContentsMethods:
 
         return parse_csv_pieces(self, sample, kwargs)
 
-    # which files to read, and how (overridden by FilesDataset)
+    # which files to read, and how (overridden by RemoteFilesDataset)
 
     def _for_lines(self, encoding: str | None, csv_kwargs: dict | None = None):
         return self
@@ -123,10 +123,15 @@ class FileContentsDataset(FileContentsMethods, MapPartitionsDataset):
     """``(filename, bytes)`` pairs derived from files (e.g. decompressed)."""
 
 
-class FilesDataset(FileContentsMethods, Dataset):
+class RemoteFilesDataset(FileContentsMethods, Dataset):
     """``(filename, bytes)`` pairs, one per file (or per chunk of a split file).
 
-    Made by ``ctx.files``; ``filenames``, ``filecount`` and ``size`` describe the listing.
+    Made by ``ctx.files``; ``filenames``, ``filecount`` and ``size`` describe the listing. The
+    workers read the files (the driver only lists them), hence BNDL's name for it:
+
+    >>> import bndl_dask
+    >>> ctx.files(bndl_dask.__file__)
+    <RemoteFilesDataset ...>
     """
 
     def __init__(self, ctx, fs: FileSystem, plan: list[tuple[list[Chunk], str | None]],
@@ -172,7 +177,8 @@ class FilesDataset(FileContentsMethods, Dataset):
             return False
         return cut_anywhere and self._has_cut_chunks()
 
-    def _for_lines(self, encoding: str | None, csv_kwargs: dict | None = None) -> FilesDataset:
+    def _for_lines(self, encoding: str | None,
+                   csv_kwargs: dict | None = None) -> RemoteFilesDataset:
         """This dataset, or (default ``split``, uncached, large files) one that reads them in
         line-aligned pieces."""
         if self.split is not None or self.cached or not is_line_splittable(encoding):
@@ -185,7 +191,7 @@ class FilesDataset(FileContentsMethods, Dataset):
         plan = cut_for_lines(self._plan, self.psize_bytes, self.ctx.default_pcount)
         if plan is None:
             return self
-        return FilesDataset(self.ctx, self.fs, plan, self.location, True, self.psize_bytes)
+        return RemoteFilesDataset(self.ctx, self.fs, plan, self.location, True, self.psize_bytes)
 
     @property
     def filenames(self) -> list[str]:
@@ -203,7 +209,12 @@ class FilesDataset(FileContentsMethods, Dataset):
         return sum(chunk[2] for chunk in self._chunks())
 
 
+#: the name this class had before it took BNDL's
+FilesDataset = RemoteFilesDataset
+
+
 # -- ctx.files -------------------------------------------------------------------------------------
+
 
 def _check_psize(name: str, value: Any) -> None:
     if value is None:
@@ -219,7 +230,8 @@ class FilesContextMixin:
               dfilter: Callable[[str], bool] | None = None,
               ffilter: Callable[[str], bool] | None = None, psize_bytes: int | None = None,
               psize_files: int | None = None, split: bool | bytes | str | None = None,
-              location: str = "driver", *, storage_options: dict | None = None) -> FilesDataset:
+              location: str = "driver", *,
+              storage_options: dict | None = None) -> RemoteFilesDataset:
         """A dataset of ``(filename, contents as bytes)``, one per file (or chunk), read on the
         workers.
 
@@ -299,7 +311,7 @@ class FilesContextMixin:
             plan = [(chunks, None) for chunks in halve_until(parts, self.default_pcount)]
         else:
             plan = self._plan_on_workers(fs, args)
-        return FilesDataset(self, fs, plan, location, split,
+        return RemoteFilesDataset(self, fs, plan, location, split,
                             psize_bytes if psize_bytes is not None else DEFAULT_PSIZE_BYTES)
 
     def _plan_on_a_worker(self, fs: FileSystem, args: tuple) -> list[list[Chunk]]:

@@ -2,6 +2,7 @@
 
 Which module holds what:
 
+* ``context``: ``ExecutionContext``, what a driver offers (``ComputeContext`` implements it);
 * ``job``, ``lifecycle``: jobs and tasks, the units that are run;
 * ``runner``: running a job on a driver (``JobRunner``, behind ``ctx.execute`` and every action);
 * ``scheduler``: the event loop of one job;
@@ -14,6 +15,7 @@ Which module holds what:
 * ``settings``, ``exceptions``: the ``bndl.execute.*`` settings and the errors of this layer.
 """
 
+from bndl_dask.execute.context import ExecutionContext
 from bndl_dask.execute.exceptions import (
     DependenciesFailed,
     FailedDependency,
@@ -37,6 +39,7 @@ from bndl_dask.worker.runtime import current_worker, task_context
 __all__ = [
     "BarrierTask",
     "DependenciesFailed",
+    "ExecutionContext",
     "FailedDependency",
     "InvocationException",
     "Job",
