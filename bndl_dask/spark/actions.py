@@ -87,7 +87,8 @@ class ActionsMixin:
         >>> sc.parallelize([3, 1, 4, 1, 5]).top(2)
         [5, 4]
         """
-        return list(self.dataset.nlargest(num, key))
+        # BNDL's nlargest(1) is the element itself (and fails when empty): ask for two
+        return list(self.dataset.nlargest(max(num, 2), key))[:num]
 
     def takeOrdered(self, num: int, key: Callable | None = None) -> list:
         """The ``num`` smallest elements (by ``key``), smallest first.
@@ -96,7 +97,7 @@ class ActionsMixin:
         >>> sc.parallelize([3, 1, 4, 1, 5]).takeOrdered(3, key=lambda x: -x)
         [5, 4, 3]
         """
-        return list(self.dataset.nsmallest(num, key))
+        return list(self.dataset.nsmallest(max(num, 2), key))[:num]
 
     def takeSample(self, withReplacement: bool, num: int, seed: int | None = None) -> list:
         """``num`` random elements; without replacement at most all of them (in random order).
@@ -150,7 +151,9 @@ class ActionsMixin:
         ...                       lambda a, b: (a[0] + b[0], a[1] + b[1]))
         (10, 5)
         """
-        return self.dataset.combine(zeroValue, seqOp, combOp)
+        # as PySpark: each partition folded into one value on its worker, those folded here
+        partials = self.dataset.map_partitions(fn.FoldPartition(zeroValue, seqOp))
+        return partials.fold(zeroValue, combOp)
 
     def treeAggregate(self, zeroValue: Any, seqOp: Callable, combOp: Callable,
                       depth: int = 2) -> Any:

@@ -166,3 +166,13 @@ class MergeInOrder:
     def __call__(self, tagged: Iterable[tuple]) -> Any:
         ordered = sorted(tagged, key=first)
         return functools.reduce(self.merge_combiners, (combiner for _, combiner in ordered))
+
+
+class FoldPartition:
+    """``aggregate``'s per-partition step: the partition folded into a copy of ``zero``."""
+
+    def __init__(self, zero: Any, seq: Callable):
+        self.zero, self.seq = zero, seq
+
+    def __call__(self, data: Iterable) -> list:
+        return [functools.reduce(self.seq, data, copy.deepcopy(self.zero))]
