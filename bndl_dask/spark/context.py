@@ -285,7 +285,7 @@ class SparkContext:
         >>> sc.emptyRDD().collect()
         []
         """
-        return self._rdd(self.compute_context.collection([]))
+        return self._rdd(self.compute_context.collection([], psize=1))  # no partitions
 
     def union(self, rdds: Sequence[RDD]) -> RDD:
         """The partitions of all ``rdds``, one after the other.
