@@ -104,6 +104,8 @@ def test_broadcast_and_accumulator(sc):
 
 def test_spark_only_features_name_the_alternative(sc):
     rdd = sc.parallelize([("a", 1)])
+    assert rdd.isCheckpointed() is rdd.isLocallyCheckpointed() is False
+    assert rdd.getCheckpointFile() is None
     for call, alternative in [(rdd.checkpoint, "DISK_ONLY"), (rdd.barrier, "futures"),
                               (rdd.withResources, "resources"), (rdd.toDF, "as_dataframe"),
                               (lambda: rdd.saveAsHadoopFile("p", "f"), "saveAsTextFile"),

@@ -135,6 +135,16 @@ class RDD(TransformationsMixin, PairsMixin, ActionsMixin):
         """The level given to ``persist`` (``StorageLevel.NONE`` when not cached)."""
         return self._level if self.dataset.cached else StorageLevel.NONE
 
+    def isCheckpointed(self) -> bool:
+        """False: checkpoints are Spark-only (``checkpoint()`` says what to use instead)."""
+        return False
+
+    isLocallyCheckpointed = isCheckpointed
+
+    def getCheckpointFile(self) -> None:
+        """None: an RDD is never checkpointed here."""
+        return None
+
     # -- description -------------------------------------------------------------------------
 
     def toDebugString(self) -> bytes:

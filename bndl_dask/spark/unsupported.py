@@ -24,10 +24,6 @@ RDD_ALTERNATIVES = {
                   "and read it back (sc.pickleFile)",
     "localCheckpoint": "local checkpoints have no counterpart; use "
                        "rdd.persist(StorageLevel.DISK_ONLY)",
-    "isCheckpointed": "checkpoints have no counterpart; use rdd.is_cached",
-    "isLocallyCheckpointed": "checkpoints have no counterpart; use rdd.is_cached",
-    "getCheckpointFile": "checkpoints have no counterpart; save the RDD with "
-                         "rdd.saveAsPickleFile(path)",
     "cleanShuffleDependencies": "shuffle blocks are dropped when the RDD is garbage "
                                 "collected; unpersist() cached RDDs you no longer need",
     "saveAsHadoopDataset": "Hadoop output formats have no counterpart; use "
