@@ -51,7 +51,8 @@ def run(sc, directory):
     lines = sc.textFile(directory, minPartitions=4)
     counts = (lines.flatMap(words).map(lambda word: (word, 1))
               .reduceByKey(add).persist(StorageLevel.MEMORY_AND_DISK))
-    print(f"{counts.count()} distinct words, {counts.values().sum()} in total")
+    totals = counts.values().stats()
+    print(f"{totals.count()} distinct words, {totals.sum():.0f} in total")
     for word, count in counts.takeOrdered(3, key=lambda pair: (-pair[1], pair[0])):
         print(f"{count:5d}  {word}")
 
@@ -60,16 +61,15 @@ def run(sc, directory):
                 .map(lambda row: (row[1][1], row[1][0]))
                 .aggregateByKey((0, 0), lambda acc, n: (acc[0] + n, acc[1] + 1),
                                 lambda a, b: (a[0] + b[0], a[1] + b[1])))
-    for kind, (total, distinct) in per_kind.sortByKey().collect():
+    for kind, (total, distinct) in sorted(per_kind.collect()):
         print(f"{kind}: {total} uses of {distinct} words")
 
     lengths = counts.keys().map(len)
     stats = lengths.stats()
-    print(f"word length: mean {stats.mean():.2f}, longest {lengths.max()}")
+    print(f"word length: mean {stats.mean():.2f}, longest {stats.max():.0f}")
     buckets, histogram = lengths.histogram([1, 4, 8, 16])
     print(f"length histogram {buckets}: {histogram}")
     counts.unpersist()
-
 
 if __name__ == "__main__":
     main()
