@@ -48,5 +48,27 @@ def test_example_runs(name, tmp_path):
         top = [re.fullmatch(r"\s*(\d+)  (\w+)", line).groups() for line in out.splitlines()[:3]]
         assert [(w, int(n)) for n, w in top] == sorted(
             expected.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    elif name == "pyspark_wordcount.py":
+        _check_pyspark_wordcount(load_example(name), out.splitlines())
     elif name == "futures_walkthrough.py":
         assert out.rstrip().endswith("walkthrough complete")
+
+
+def _check_pyspark_wordcount(example, lines: list[str]) -> None:
+    """The PySpark program's answers equal serial Python's over the same texts."""
+    counts = Counter(w for text in example.TEXTS.values() for w in example.words(text))
+    assert lines[0] == f"{len(counts)} distinct words, {sum(counts.values())} in total"
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    assert lines[1:4] == [f"{n:5d}  {w}" for w, n in top]
+    per_kind: dict[str, list[int]] = {}
+    for word, kind in example.WORD_KINDS:
+        if word in counts:
+            per_kind.setdefault(kind, []).append(counts[word])
+    assert lines[4:4 + len(per_kind)] == [f"{kind}: {sum(ns)} uses of {len(ns)} words"
+                                          for kind, ns in sorted(per_kind.items())]
+    lengths = [len(w) for w in counts]
+    assert (f"word length: mean {sum(lengths) / len(lengths):.2f}, longest {max(lengths)}"
+            in lines)
+    histogram = [sum(lo <= n < hi for n in lengths) for lo, hi in ((1, 4), (4, 8))]
+    histogram.append(sum(8 <= n <= 16 for n in lengths))
+    assert f"length histogram [1, 4, 8, 16]: {histogram}" in lines
