@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bndl_dask.datasets.callables import getter
-from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.core import DatasetCore, T, U, check_callable
 
 
 def _count(_idx: int, data: Iterable) -> int:
@@ -59,10 +59,10 @@ class EmptyDatasetError(ValueError, StopIteration):
     """
 
 
-class ActionsMixin:
+class ActionsMixin(DatasetCore[T]):
     # -- collecting -------------------------------------------------------------------------------
 
-    def collect(self, parts: bool = False, ordered: bool = True) -> list:
+    def collect(self, parts: bool = False, ordered: bool = True) -> list[Any]:
         """All elements as a list (``parts=True``: one entry per partition).
 
         >>> ctx.range(5).collect()
@@ -80,7 +80,7 @@ class ActionsMixin:
         ``bndl.execute.max_result_size``)."""
         return (data for _, data in self._run(ordered=ordered, name="collect", gather=True))
 
-    def icollect(self, parts: bool = False, ordered: bool = True) -> Iterator:
+    def icollect(self, parts: bool = False, ordered: bool = True) -> Iterator[Any]:
         """Iterate over the elements while partitions are still being computed.
 
         The job starts at the first ``next()``; partitions are fetched from the workers as they
@@ -99,7 +99,7 @@ class ActionsMixin:
             else:
                 yield from data
 
-    def collect_as_map(self, parts: bool = False) -> dict | list[dict]:
+    def collect_as_map(self, parts: bool = False) -> dict[Any, Any] | list[dict[Any, Any]]:
         """A dict of the ``(key, value)`` elements (``parts=True``: a dict per partition).
 
         >>> by_length = ctx.collection(['a', 'bb']).key_by(len).collect_as_map()
@@ -121,7 +121,7 @@ class ActionsMixin:
                 f"make them with key_by(...), with_value(...) or map(lambda x: (key, value)), "
                 f"or use collect()") from exc
 
-    def collect_as_set(self) -> set:
+    def collect_as_set(self) -> set[T]:
         """The elements as a set.
 
         >>> ctx.collection('abba').collect_as_set() == {'a', 'b'}
@@ -132,7 +132,7 @@ class ActionsMixin:
             result.update(data)
         return result
 
-    def first(self) -> Any:
+    def first(self) -> T:
         """The first element; EmptyDatasetError (a ValueError) on an empty dataset.
 
         >>> ctx.range(5, 10).first()
@@ -142,7 +142,7 @@ class ActionsMixin:
             return element
         raise EmptyDatasetError(f"first() of {self!r}: the dataset is empty")
 
-    def take(self, num: int) -> list:
+    def take(self, num: int) -> list[T]:
         """The first ``num`` elements, computing partitions in growing rounds (1, 2, 4, ...).
 
         >>> ctx.range(100).take(3)
@@ -150,7 +150,7 @@ class ActionsMixin:
         """
         return list(self.itake(num))
 
-    def itake(self, num: int) -> Iterator:
+    def itake(self, num: int) -> Iterator[T]:
         """Iterate over the first ``num`` elements, computing partitions as ``take`` does.
 
         >>> list(ctx.range(100).itake(3))
@@ -194,7 +194,8 @@ class ActionsMixin:
         return (value for _, value in self._run(ordered=False, name=name, transform=transform,
                                                 gather=True))
 
-    def aggregate(self, local: Callable, comb: Callable | None = None) -> Any:
+    def aggregate(self, local: Callable[[Iterable[T]], U],
+                  comb: Callable[[Iterable[U]], U] | None = None) -> U:
         """``local(partition)`` on the workers, ``comb(partials)`` on the driver.
 
         >>> ctx.range(10).aggregate(sum)
@@ -208,7 +209,8 @@ class ActionsMixin:
         except StopIteration:
             raise ValueError("dataset is empty") from None
 
-    def combine(self, zero: Any, merge_value: Callable, merge_combs: Callable) -> Any:
+    def combine(self, zero: U, merge_value: Callable[[U, T], U],
+                merge_combs: Callable[[U, U], U]) -> U:
         """Fold every partition from ``zero`` with ``merge_value``, then the folds together.
 
         >>> ctx.collection('abcab').combine(set(), lambda s, c: s | {c}, set.union) == set('abc')
@@ -222,7 +224,7 @@ class ActionsMixin:
             raise ValueError("dataset is empty")
         return functools.reduce(merge_combs, partials)
 
-    def reduce(self, reduction: Callable) -> Any:
+    def reduce(self, reduction: Callable[[T, T], T]) -> T:
         """``functools.reduce(reduction)`` within and then across partitions.
 
         >>> ctx.range(1, 6).reduce(lambda a, b: a * b)
@@ -243,7 +245,7 @@ class ActionsMixin:
         """
         return sum(self._partials(_count, "count"))
 
-    def sum(self) -> Any:
+    def sum(self) -> T:
         """The sum of the elements.
 
         >>> ctx.range(10).sum()
@@ -251,7 +253,7 @@ class ActionsMixin:
         """
         return sum(self._partials(_sum, "sum"))
 
-    def max(self, key: Any = None) -> Any:
+    def max(self, key: Any = None) -> T:
         """The largest element (by ``key``: a callable or an item index).
 
         >>> ctx.collection(['bb', 'a', 'ccc']).max(key=len)
@@ -259,7 +261,7 @@ class ActionsMixin:
         """
         return self._extreme(max, key, "max")
 
-    def min(self, key: Any = None) -> Any:
+    def min(self, key: Any = None) -> T:
         """The smallest element (by ``key``: a callable or an item index).
 
         >>> ctx.collection([(1, 'z'), (2, 'a')]).min(key=1)
@@ -289,7 +291,7 @@ class ActionsMixin:
             raise ValueError("dataset is empty")
         return total / count
 
-    def nlargest(self, num: int, key: Any = None) -> Any:
+    def nlargest(self, num: int, key: Any = None) -> list[T]:
         """The ``num`` largest elements, largest first (``num == 1``: the element itself).
 
         >>> ctx.range(10).nlargest(3)
@@ -297,7 +299,7 @@ class ActionsMixin:
         """
         return self._top(num, key, heapq.nlargest, max, "nlargest")
 
-    def nsmallest(self, num: int, key: Any = None) -> Any:
+    def nsmallest(self, num: int, key: Any = None) -> list[T]:
         """The ``num`` smallest elements, smallest first (``num == 1``: the element itself).
 
         >>> ctx.range(10).nsmallest(3)
@@ -314,7 +316,7 @@ class ActionsMixin:
         partials = self._partials(_Top(num, pick, key_func), name)
         return pick(num, itertools.chain.from_iterable(partials), key=key_func)
 
-    def count_by_value(self, depth: int = 1, **shuffle_opts: Any) -> Counter:
+    def count_by_value(self, depth: int = 1, **shuffle_opts: Any) -> Counter[T]:
         """A Counter of element -> occurrences (``depth > 1`` merges them with
         ``tree_aggregate``).
 
@@ -328,7 +330,7 @@ class ActionsMixin:
 
     # -- Spark's vocabulary -------------------------------------------------------------------
 
-    def fold(self, zero: Any, op: Callable[[Any, Any], Any]) -> Any:
+    def fold(self, zero: T, op: Callable[[T, T], T]) -> T:
         """Every partition folded from a copy of ``zero`` with ``op``, then those folds folded
         from ``zero`` on the driver (Spark's ``fold``); ``zero`` itself on an empty dataset.
 

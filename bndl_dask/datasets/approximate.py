@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from statistics import NormalDist
 from typing import Any
 
+from bndl_dask.datasets.core import DatasetCore, T
 from bndl_dask.datasets.stats import Stats
 
 _DONE = object()
@@ -103,7 +104,7 @@ def _arrived_already(arrived: queue.Queue) -> list:
         values.append(item)
 
 
-class ApproximateMixin:
+class ApproximateMixin(DatasetCore[T]):
     def _partials_by(self, transform: Callable, timeout: float, name: str) -> list:
         """The per-partition results that arrive within ``timeout`` seconds; the job is
         cancelled (at its next finished partition) when some are still running then."""

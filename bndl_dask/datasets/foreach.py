@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.core import DatasetCore, T, check_callable
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -31,8 +31,8 @@ class _ForEachPartition:
         self.func(iter(() if data is None else data))
 
 
-class ForEachMixin:
-    def foreach(self, func: Callable[[Any], Any]) -> None:
+class ForEachMixin(DatasetCore[T]):
+    def foreach(self, func: Callable[[T], object]) -> None:
         """Call ``func(element)`` for every element on the workers; returns None.
 
         An action for side effects (writing to a store, adding to an accumulator); one pass,
@@ -47,7 +47,7 @@ class ForEachMixin:
         for _ in self._run(ordered=False, name="foreach", transform=_ForEach(func)):
             pass
 
-    def foreach_partition(self, func: Callable[[Iterator], Any]) -> None:
+    def foreach_partition(self, func: Callable[[Iterator[T]], object]) -> None:
         """Call ``func(iterator over a partition's elements)`` once per partition on the
         workers; returns None.
 

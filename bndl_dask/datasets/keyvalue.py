@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from bndl_dask.datasets.callables import bind
-from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.core import DatasetCore, K, T, U, V, check_callable
+
+if TYPE_CHECKING:
+    from bndl_dask.datasets.dataset import Dataset
 
 
-class KeyValueMixin:
-    def key_by(self, key: Callable):
+class KeyValueMixin(DatasetCore[T]):
+    def key_by(self, key: Callable[[T], K]) -> Dataset[tuple[K, T]]:
         """``(key(element), element)`` pairs.
 
         >>> ctx.range(3).key_by(str).collect()
@@ -20,7 +23,7 @@ class KeyValueMixin:
         check_callable(key, "key")
         return self.map(_KeyBy(key))
 
-    def with_value(self, val: Any):
+    def with_value(self, val: Any) -> Dataset[tuple[T, Any]]:
         """``(element, val(element))`` pairs, or ``(element, val)`` when val is not callable.
 
         >>> ctx.collection('ab').with_value(str.upper).collect()
@@ -30,7 +33,7 @@ class KeyValueMixin:
         """
         return self.map(_WithValue(val))
 
-    def key_by_id(self):
+    def key_by_id(self) -> Dataset[tuple[int, T]]:
         """``(unique id, element)`` pairs without running a job (ids are not contiguous).
 
         >>> ctx.collection('abcd', pcount=2).key_by_id().collect()
@@ -39,7 +42,7 @@ class KeyValueMixin:
         # the partition count is fixed on the driver: datasets lose their lineage on workers
         return self.map_partitions_with_index(_KeyById(self.pcount))
 
-    def key_by_idx(self):
+    def key_by_idx(self) -> Dataset[tuple[int, T]]:
         """``(position, element)`` pairs numbered 0..n-1 in collect order (runs a count job).
 
         >>> ctx.collection('abcd', pcount=2).key_by_idx().collect()
@@ -54,7 +57,7 @@ class KeyValueMixin:
             total += sizes[idx]
         return self.map_partitions_with_index(_Enumerate(offsets))
 
-    def keys(self):
+    def keys(self: KeyValueMixin[tuple[K, V]]) -> Dataset[K]:
         """The first item of every element.
 
         >>> ctx.collection([('a', 1), ('b', 2)]).keys().collect()
@@ -62,7 +65,7 @@ class KeyValueMixin:
         """
         return self.pluck(0)
 
-    def values(self):
+    def values(self: KeyValueMixin[tuple[K, V]]) -> Dataset[V]:
         """The second item of every element.
 
         >>> ctx.collection([('a', 1), ('b', 2)]).values().collect()
@@ -70,7 +73,15 @@ class KeyValueMixin:
         """
         return self.pluck(1)
 
-    def map_keys(self, func: Callable, *args: Any, **kwargs: Any):
+    @overload
+    def map_keys(self: KeyValueMixin[tuple[K, V]], func: Callable[[K], U]) -> Dataset[tuple[U, V]]:
+        ...
+    @overload
+    def map_keys(self: KeyValueMixin[tuple[K, V]], func: Callable[..., U], arg: Any, /,
+                 *args: Any, **kwargs: Any) -> Dataset[tuple[U, V]]: ...
+
+    def map_keys(self: KeyValueMixin[tuple[K, V]], func: Callable[..., U], *args: Any,
+                 **kwargs: Any) -> Dataset[tuple[U, V]]:
         """``(func(*args, key), value)``.
 
         >>> ctx.collection([('a', 1), ('b', 2)]).map_keys(str.upper).collect()
@@ -79,7 +90,15 @@ class KeyValueMixin:
         check_callable(func)
         return self.map(_MapKeys(bind(func, args, kwargs)))
 
-    def map_values(self, func: Callable, *args: Any, **kwargs: Any):
+    @overload
+    def map_values(self: KeyValueMixin[tuple[K, V]],
+                   func: Callable[[V], U]) -> Dataset[tuple[K, U]]: ...
+    @overload
+    def map_values(self: KeyValueMixin[tuple[K, V]], func: Callable[..., U], arg: Any, /,
+                   *args: Any, **kwargs: Any) -> Dataset[tuple[K, U]]: ...
+
+    def map_values(self: KeyValueMixin[tuple[K, V]], func: Callable[..., U], *args: Any,
+                   **kwargs: Any) -> Dataset[tuple[K, U]]:
         """``(key, func(*args, value))``.
 
         >>> ctx.collection([('a', 1), ('b', 2)]).map_values(lambda v: v * 10).collect()
@@ -88,7 +107,8 @@ class KeyValueMixin:
         check_callable(func)
         return self.map(_MapValues(bind(func, args, kwargs)))
 
-    def pluck_values(self, ind: Any, default: Any = None):
+    def pluck_values(self: KeyValueMixin[tuple[K, V]], ind: Any,
+                     default: Any = None) -> Dataset[tuple[K, list[Any]]]:
         """``(key, [record[ind] for record in value])``.
 
         >>> ctx.collection([('a', [(1, 'x'), (2, 'y')])]).pluck_values(1).collect()
@@ -96,7 +116,17 @@ class KeyValueMixin:
         """
         return self.map(_PluckValues(ind, default))
 
-    def flatmap_values(self, func: Callable | None = None, *args: Any, **kwargs: Any):
+    @overload
+    def flatmap_values(self: KeyValueMixin[tuple[K, V]], func: None = None) -> Dataset[Any]: ...
+    @overload
+    def flatmap_values(self: KeyValueMixin[tuple[K, V]],
+                       func: Callable[[V], Iterable[U]]) -> Dataset[U]: ...
+    @overload
+    def flatmap_values(self: KeyValueMixin[tuple[K, V]], func: Callable[..., Iterable[U]],
+                       arg: Any, /, *args: Any, **kwargs: Any) -> Dataset[U]: ...
+
+    def flatmap_values(self: KeyValueMixin[tuple[K, V]], func: Callable[..., Iterable[U]] | None
+                       = None, *args: Any, **kwargs: Any) -> Dataset[Any]:
         """The items of ``func(value)`` for every pair; the keys are dropped (as in BNDL).
 
         >>> ctx.collection([('a', 'xy'), ('b', 'z')]).flatmap_values(str.upper).collect()
@@ -104,7 +134,8 @@ class KeyValueMixin:
         """
         return self.values().flatmap(func, *args, **kwargs)
 
-    def filter_bykey(self, func: Callable | None = None, *args: Any, **kwargs: Any):
+    def filter_bykey(self: KeyValueMixin[tuple[K, V]], func: Callable[..., object] | None = None,
+                     *args: Any, **kwargs: Any) -> Dataset[tuple[K, V]]:
         """The pairs whose ``func(*args, key)`` (or key) is truthy.
 
         >>> ctx.collection([('a', 1), ('b', 2)]).filter_bykey(lambda k: k == 'b').collect()
@@ -114,7 +145,8 @@ class KeyValueMixin:
         bound = bind(func, args, kwargs) if func is not None else None
         return self.filter(_ItemTest(0, bound))
 
-    def filter_byvalue(self, func: Callable | None = None, *args: Any, **kwargs: Any):
+    def filter_byvalue(self: KeyValueMixin[tuple[K, V]], func: Callable[..., object] | None
+                       = None, *args: Any, **kwargs: Any) -> Dataset[tuple[K, V]]:
         """The pairs whose ``func(*args, value)`` (or value) is truthy.
 
         >>> ctx.collection([('a', 0), ('b', 2)]).filter_byvalue().collect()

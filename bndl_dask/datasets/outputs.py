@@ -18,6 +18,8 @@ import pickle
 from collections.abc import Iterable
 from typing import IO, Any
 
+from bndl_dask.datasets.core import DatasetCore, T
+
 COMPRESSION_EXTENSIONS = {None: "", "gzip": ".gz", "lz4": ".lz4"}
 
 
@@ -140,7 +142,7 @@ class _Save:
         return path
 
 
-class OutputMixin:
+class OutputMixin(DatasetCore[T]):
     """``collect_as_*`` (written by the driver) and ``save_as_*`` (by the workers)."""
 
     def _output(self, fmt: str, on_driver: bool, directory: Any, ext: str, mode: str,

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bndl_dask.datasets.core import DatasetCore, T
+
 try:  # numpy is optional: only mvstats() and histogram() need it
     import numpy as np
 except ImportError:  # pragma: no cover - numpy is installed where the tests run
@@ -372,7 +374,7 @@ def _hist_comb(partials: Iterable) -> Any:
     return total
 
 
-class StatsMixin:
+class StatsMixin(DatasetCore[T]):
     def stats(self) -> Stats:
         """Count, mean, min, max, variance, stdev, skew and kurtosis in one pass.
 
@@ -398,7 +400,7 @@ class StatsMixin:
         result = self.aggregate(_MvLocal(width), _mv_comb)
         return result if result is not None else MultiVariateStats(width)
 
-    def histogram(self, bins: int | Sequence = 10) -> tuple:
+    def histogram(self, bins: int | Sequence[float] = 10) -> tuple[list[float], list[int]]:
         """``(counts, edges)`` as numpy arrays, like ``numpy.histogram`` over all elements.
 
         An int ``bins`` spreads that many equal bins between the minimum and maximum (found by
