@@ -111,6 +111,7 @@ def test_install_commands_match_pyproject():
                 f"{where}: 'pip install {args}' names a path other than the checkout ('.')")
 
 
+@pytest.mark.timeout(600)  # autodoc builds the API reference too (~25 s CPU)
 def test_sphinx_build_is_clean(tmp_path):
     pytest.importorskip("sphinx")
     done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(DOCS),

@@ -65,6 +65,8 @@ class ActionsMixin(DatasetCore[T]):
     def collect(self, parts: bool = False, ordered: bool = True) -> list[Any]:
         """All elements as a list (``parts=True``: one entry per partition).
 
+        Action: runs a job; the partitions' results are collected to the driver.
+
         >>> ctx.range(5).collect()
         [0, 1, 2, 3, 4]
         """
@@ -82,6 +84,8 @@ class ActionsMixin(DatasetCore[T]):
 
     def icollect(self, parts: bool = False, ordered: bool = True) -> Iterator[Any]:
         """Iterate over the elements while partitions are still being computed.
+
+        Action: runs a job; partitions stream to the driver as they are read.
 
         The job starts at the first ``next()``; partitions are fetched from the workers as they
         are consumed, so the driver holds only a few at a time. Dropping the iterator cancels
@@ -101,6 +105,8 @@ class ActionsMixin(DatasetCore[T]):
 
     def collect_as_map(self, parts: bool = False) -> dict[Any, Any] | list[dict[Any, Any]]:
         """A dict of the ``(key, value)`` elements (``parts=True``: a dict per partition).
+
+        Action: runs a job; the partitions' results are collected to the driver.
 
         >>> by_length = ctx.collection(['a', 'bb']).key_by(len).collect_as_map()
         >>> by_length == {1: 'a', 2: 'bb'}
@@ -124,6 +130,8 @@ class ActionsMixin(DatasetCore[T]):
     def collect_as_set(self) -> set[T]:
         """The elements as a set.
 
+        Action: runs a job; the partitions' results are collected to the driver.
+
         >>> ctx.collection('abba').collect_as_set() == {'a', 'b'}
         True
         """
@@ -135,6 +143,8 @@ class ActionsMixin(DatasetCore[T]):
     def first(self) -> T:
         """The first element; EmptyDatasetError (a ValueError) on an empty dataset.
 
+        Action: runs jobs over as few partitions as needed; those elements reach the driver.
+
         >>> ctx.range(5, 10).first()
         5
         """
@@ -145,6 +155,8 @@ class ActionsMixin(DatasetCore[T]):
     def take(self, num: int) -> list[T]:
         """The first ``num`` elements, computing partitions in growing rounds (1, 2, 4, ...).
 
+        Action: runs jobs over as few partitions as needed; those elements reach the driver.
+
         >>> ctx.range(100).take(3)
         [0, 1, 2]
         """
@@ -152,6 +164,8 @@ class ActionsMixin(DatasetCore[T]):
 
     def itake(self, num: int) -> Iterator[T]:
         """Iterate over the first ``num`` elements, computing partitions as ``take`` does.
+
+        Action: runs jobs over as few partitions as needed; those elements reach the driver.
 
         >>> list(ctx.range(100).itake(3))
         [0, 1, 2]
@@ -177,6 +191,8 @@ class ActionsMixin(DatasetCore[T]):
     def execute(self) -> None:
         """Compute every partition for its side effects.
 
+        Action: runs a job; nothing but completion reaches the driver.
+
         >>> seen = ctx.accumulator(0)
         >>> def note(element):
         ...     global seen
@@ -198,6 +214,9 @@ class ActionsMixin(DatasetCore[T]):
                   comb: Callable[[Iterable[U]], U] | None = None) -> U:
         """``local(partition)`` on the workers, ``comb(partials)`` on the driver.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(10).aggregate(sum)
         45
         """
@@ -213,6 +232,9 @@ class ActionsMixin(DatasetCore[T]):
                 merge_combs: Callable[[U, U], U]) -> U:
         """Fold every partition from ``zero`` with ``merge_value``, then the folds together.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.collection('abcab').combine(set(), lambda s, c: s | {c}, set.union) == set('abc')
         True
         """
@@ -227,6 +249,9 @@ class ActionsMixin(DatasetCore[T]):
     def reduce(self, reduction: Callable[[T, T], T]) -> T:
         """``functools.reduce(reduction)`` within and then across partitions.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(1, 6).reduce(lambda a, b: a * b)
         120
         """
@@ -240,6 +265,9 @@ class ActionsMixin(DatasetCore[T]):
     def count(self) -> int:
         """The number of elements.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(1000).count()
         1000
         """
@@ -247,6 +275,9 @@ class ActionsMixin(DatasetCore[T]):
 
     def sum(self) -> T:
         """The sum of the elements.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(10).sum()
         45
@@ -256,6 +287,9 @@ class ActionsMixin(DatasetCore[T]):
     def max(self, key: Any = None) -> T:
         """The largest element (by ``key``: a callable or an item index).
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.collection(['bb', 'a', 'ccc']).max(key=len)
         'ccc'
         """
@@ -263,6 +297,9 @@ class ActionsMixin(DatasetCore[T]):
 
     def min(self, key: Any = None) -> T:
         """The smallest element (by ``key``: a callable or an item index).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.collection([(1, 'z'), (2, 'a')]).min(key=1)
         (2, 'a')
@@ -280,6 +317,9 @@ class ActionsMixin(DatasetCore[T]):
     def mean(self) -> float:
         """The arithmetic mean of the elements.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(10).mean()
         4.5
         """
@@ -294,6 +334,9 @@ class ActionsMixin(DatasetCore[T]):
     def nlargest(self, num: int, key: Any = None) -> list[T]:
         """The ``num`` largest elements, largest first (``num == 1``: the element itself).
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(10).nlargest(3)
         [9, 8, 7]
         """
@@ -301,6 +344,9 @@ class ActionsMixin(DatasetCore[T]):
 
     def nsmallest(self, num: int, key: Any = None) -> list[T]:
         """The ``num`` smallest elements, smallest first (``num == 1``: the element itself).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(10).nsmallest(3)
         [0, 1, 2]
@@ -320,6 +366,9 @@ class ActionsMixin(DatasetCore[T]):
         """A Counter of element -> occurrences (``depth > 1`` merges them with
         ``tree_aggregate``).
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> counts = ctx.collection('abracadabra').count_by_value()
         >>> counts['a'], counts['r'], counts['z']
         (5, 2, 0)
@@ -333,6 +382,9 @@ class ActionsMixin(DatasetCore[T]):
     def fold(self, zero: T, op: Callable[[T, T], T]) -> T:
         """Every partition folded from a copy of ``zero`` with ``op``, then those folds folded
         from ``zero`` on the driver (Spark's ``fold``); ``zero`` itself on an empty dataset.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An action; one pass, each partition sends one value to the driver. ``zero`` should be
         the identity of ``op`` (it is used once per partition plus once on the driver).
@@ -348,6 +400,8 @@ class ActionsMixin(DatasetCore[T]):
 
     def is_empty(self) -> bool:
         """Whether the dataset has no elements.
+
+        Action: runs jobs over as few partitions as needed; those elements reach the driver.
 
         An action that computes as little as it can: partitions in growing rounds (1, 2, 4,
         ... as ``take`` does), stopping after the round that finds an element; only a boolean

@@ -143,6 +143,9 @@ class ApproximateMixin(DatasetCore[T]):
         """The number of elements as ``BoundedValue(value, low, high)``: exact when every
         partition finishes within ``timeout`` seconds, else estimated from those that did.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         An action (one pass; each partition sends a number to the driver) that returns after
         at most about ``timeout`` seconds and cancels what is left.
 
@@ -158,6 +161,9 @@ class ApproximateMixin(DatasetCore[T]):
         """The sum of the elements as ``BoundedValue(value, low, high)``; exact when every
         partition finishes within ``timeout`` seconds, as ``count_approx``.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(100, pcount=4).sum_approx(timeout=60)
         <BoundedValue 4950.0 in [4950.0, 4950.0] (exact)>
         """
@@ -169,6 +175,9 @@ class ApproximateMixin(DatasetCore[T]):
         """The mean of the elements as ``BoundedValue(value, low, high)``: exact when every
         partition finishes within ``timeout`` seconds, else the mean of the elements of the
         partitions done, with the normal interval of a sample mean. NaN when none is known.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(100, pcount=4).mean_approx(timeout=60)
         <BoundedValue 49.5 in [49.5, 49.5] (exact)>

@@ -209,6 +209,8 @@ class DatasetCore(Generic[T]):
     def parts(self) -> list[Partition]:
         """The partitions (planned, not computed).
 
+        Free: runs no job.
+
         >>> [part.idx for part in ctx.range(10, pcount=3).parts()]
         [0, 1, 2]
         """
@@ -258,6 +260,8 @@ class DatasetCore(Generic[T]):
                         ) -> Dataset[T]:
         """A copy whose partitions only run on the workers ``workers_required(workers)`` returns.
 
+        Free: runs no job.
+
         >>> from distributed import get_worker
         >>> on_one = ctx.range(10, pcount=4).require_workers(lambda workers: workers[:1])
         >>> len(set(on_one.map(lambda i: get_worker().address).collect()))
@@ -271,6 +275,8 @@ class DatasetCore(Generic[T]):
     def require_local_workers(self) -> Dataset[T]:
         """A copy that only runs on workers on the driver's machine.
 
+        Free: runs no job.
+
         >>> ctx.range(10).require_local_workers().count()
         10
         """
@@ -283,6 +289,8 @@ class DatasetCore(Generic[T]):
 
     def allow_all_workers(self) -> Dataset[T]:
         """A copy without worker requirements (``self`` when there are none).
+
+        Free: runs no job.
 
         >>> on_one = ctx.range(10).require_workers(lambda workers: workers[:1])
         >>> on_one.allow_all_workers().count()
@@ -309,6 +317,8 @@ class DatasetCore(Generic[T]):
               compression: str | None = None, provider: Any = None) -> Dataset[T]:
         """Keep computed partitions on the workers that computed them; returns ``self``.
 
+        Free: marks the dataset; the next action computes and keeps its partitions.
+
         ``location``: 'memory' or 'disk' (None uncaches); ``serialization`` and
         ``compression`` store the partitions encoded.
 
@@ -325,6 +335,8 @@ class DatasetCore(Generic[T]):
     def uncache(self, block: bool = False, timeout: float | None = None) -> Dataset[T] | None:
         """Drop the cached partitions from the workers (waiting for it with ``block``); returns
         ``self``, or None when it was not cached (see ``cache``).
+
+        Free for a dataset that is not cached; else drops the blocks on the workers.
 
         >>> print(ctx.range(3).uncache())
         None

@@ -53,6 +53,8 @@ class InteropMixin(DatasetCore[T]):
     def to_futures(self) -> list[distributed.Future]:
         """One dask future per partition, holding the partition's elements as a list.
 
+        Action: starts a job; the partitions stay on the workers as dask futures.
+
         The futures belong to ``ctx.executor`` and stay valid as long as they are referenced;
         pass them to ``ctx.executor`` (``submit``, ``gather``) or to ``ctx.from_futures``.
         Accumulator updates made while computing them are not applied. (Futures hold plain
@@ -80,6 +82,8 @@ class InteropMixin(DatasetCore[T]):
     def to_bag(self) -> dask.bag.Bag:
         """A dask bag with this dataset's partitions (computed as by ``to_futures``).
 
+        Lazy: the bag's tasks compute this dataset's partitions on the workers.
+
         >>> ctx.range(10).to_bag().map(lambda x: x * 2).sum().compute()
         90
         """
@@ -95,6 +99,8 @@ class InteropMixin(DatasetCore[T]):
 
     def as_dataframe(self, *args: Any, **kwargs: Any) -> Dataset[Any]:
         """A distributed pandas DataFrame of records (dicts or tuples), one frame per partition.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         Columns come from ``columns=`` or from the first 10 records; other arguments go to
         ``pandas.DataFrame``. ``collect()`` returns one pandas DataFrame.
@@ -115,6 +121,8 @@ class InteropMixin(DatasetCore[T]):
     def parse_csv(self, sample: Any = None, **kwargs: Any) -> Dataset[Any]:
         """A distributed pandas DataFrame of CSV texts: every element is parsed with
         ``pandas.read_csv(**kwargs)`` and a partition is the concatenation of its frames.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         The columns come from ``sample`` (a DataFrame), from ``names=``, or from the first
         10 rows of the first element.

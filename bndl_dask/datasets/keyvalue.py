@@ -17,6 +17,8 @@ class KeyValueMixin(DatasetCore[T]):
     def key_by(self, key: Callable[[T], K]) -> Dataset[tuple[K, T]]:
         """``(key(element), element)`` pairs.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.range(3).key_by(str).collect()
         [('0', 0), ('1', 1), ('2', 2)]
         """
@@ -25,6 +27,8 @@ class KeyValueMixin(DatasetCore[T]):
 
     def with_value(self, val: Any) -> Dataset[tuple[T, Any]]:
         """``(element, val(element))`` pairs, or ``(element, val)`` when val is not callable.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection('ab').with_value(str.upper).collect()
         [('a', 'A'), ('b', 'B')]
@@ -36,6 +40,8 @@ class KeyValueMixin(DatasetCore[T]):
     def key_by_id(self) -> Dataset[tuple[int, T]]:
         """``(unique id, element)`` pairs without running a job (ids are not contiguous).
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.collection('abcd', pcount=2).key_by_id().collect()
         [(0, 'a'), (2, 'b'), (1, 'c'), (3, 'd')]
         """
@@ -44,6 +50,8 @@ class KeyValueMixin(DatasetCore[T]):
 
     def key_by_idx(self) -> Dataset[tuple[int, T]]:
         """``(position, element)`` pairs numbered 0..n-1 in collect order (runs a count job).
+
+        Lazy transformation, narrow; making it runs one job that counts the partitions.
 
         >>> ctx.collection('abcd', pcount=2).key_by_idx().collect()
         [(0, 'a'), (1, 'b'), (2, 'c'), (3, 'd')]
@@ -60,6 +68,8 @@ class KeyValueMixin(DatasetCore[T]):
     def keys(self: KeyValueMixin[tuple[K, V]]) -> Dataset[K]:
         """The first item of every element.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.collection([('a', 1), ('b', 2)]).keys().collect()
         ['a', 'b']
         """
@@ -67,6 +77,8 @@ class KeyValueMixin(DatasetCore[T]):
 
     def values(self: KeyValueMixin[tuple[K, V]]) -> Dataset[V]:
         """The second item of every element.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([('a', 1), ('b', 2)]).values().collect()
         [1, 2]
@@ -83,6 +95,8 @@ class KeyValueMixin(DatasetCore[T]):
     def map_keys(self: KeyValueMixin[tuple[K, V]], func: Callable[..., U], *args: Any,
                  **kwargs: Any) -> Dataset[tuple[U, V]]:
         """``(func(*args, key), value)``.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([('a', 1), ('b', 2)]).map_keys(str.upper).collect()
         [('A', 1), ('B', 2)]
@@ -101,6 +115,8 @@ class KeyValueMixin(DatasetCore[T]):
                    **kwargs: Any) -> Dataset[tuple[K, U]]:
         """``(key, func(*args, value))``.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.collection([('a', 1), ('b', 2)]).map_values(lambda v: v * 10).collect()
         [('a', 10), ('b', 20)]
         """
@@ -110,6 +126,8 @@ class KeyValueMixin(DatasetCore[T]):
     def pluck_values(self: KeyValueMixin[tuple[K, V]], ind: Any,
                      default: Any = None) -> Dataset[tuple[K, list[Any]]]:
         """``(key, [record[ind] for record in value])``.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([('a', [(1, 'x'), (2, 'y')])]).pluck_values(1).collect()
         [('a', ['x', 'y'])]
@@ -129,6 +147,8 @@ class KeyValueMixin(DatasetCore[T]):
                        = None, *args: Any, **kwargs: Any) -> Dataset[Any]:
         """The items of ``func(value)`` for every pair; the keys are dropped (as in BNDL).
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.collection([('a', 'xy'), ('b', 'z')]).flatmap_values(str.upper).collect()
         ['X', 'Y', 'Z']
         """
@@ -137,6 +157,8 @@ class KeyValueMixin(DatasetCore[T]):
     def filter_bykey(self: KeyValueMixin[tuple[K, V]], func: Callable[..., object] | None = None,
                      *args: Any, **kwargs: Any) -> Dataset[tuple[K, V]]:
         """The pairs whose ``func(*args, key)`` (or key) is truthy.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([('a', 1), ('b', 2)]).filter_bykey(lambda k: k == 'b').collect()
         [('b', 2)]
@@ -148,6 +170,8 @@ class KeyValueMixin(DatasetCore[T]):
     def filter_byvalue(self: KeyValueMixin[tuple[K, V]], func: Callable[..., object] | None
                        = None, *args: Any, **kwargs: Any) -> Dataset[tuple[K, V]]:
         """The pairs whose ``func(*args, value)`` (or value) is truthy.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([('a', 0), ('b', 2)]).filter_byvalue().collect()
         [('b', 2)]

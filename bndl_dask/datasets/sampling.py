@@ -141,6 +141,8 @@ class SamplingMixin(DatasetCore[T]):
         repeated Poisson(fraction) times). ``seed``: an int, None or a numpy RandomState; the
         same sampled dataset always yields the same sample.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.range(1000, pcount=2).sample(0.1, seed=1).count()
         100
         """
@@ -163,6 +165,8 @@ class SamplingMixin(DatasetCore[T]):
                     count: int | None = None) -> list[T]:
         """A list of ``num`` random elements (at most the dataset's size without replacement),
         in random order. ``count`` saves counting the dataset when it is known.
+
+        Action: runs a job; the partitions' results are collected to the driver.
 
         >>> ctx.range(100, pcount=2).take_sample(3, seed=7)
         [37, 45, 50]

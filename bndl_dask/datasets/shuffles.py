@@ -125,6 +125,8 @@ class ShuffleMixin(DatasetCore[T]):
                 sort: bool | None = None, **shuffle_opts: Any) -> Dataset[T]:
         """Repartition into ``pcount`` partitions by the (portable) hash of ``key(element)``.
 
+        Lazy transformation with one shuffle (records move between workers once, by key).
+
         ``partitioner(key) -> int`` places elements instead (modulo ``pcount``). ``bucket``:
         ``'sorted'`` (default: each partition sorted by key), ``'list'`` (arrival order; also
         with ``sort=False``), ``'set'`` (drops duplicates) or ``'dict'`` (one element per key).
@@ -164,6 +166,8 @@ class ShuffleMixin(DatasetCore[T]):
         """``(key(element), [elements])`` per key, ordered by key within a partition; the
         elements of a key come in no particular order.
 
+        Lazy transformation with one shuffle (records move between workers once, by key).
+
         >>> sorted(ctx.range(10).group_by(lambda i: i % 2).map_values(sorted).collect())
         [(0, [0, 2, 4, 6, 8]), (1, [1, 3, 5, 7, 9])]
         """
@@ -176,6 +180,8 @@ class ShuffleMixin(DatasetCore[T]):
         """``(k, [values])`` per key of a ``(k, v)`` dataset; the values come in no particular
         order.
 
+        Lazy transformation with one shuffle (records move between workers once, by key).
+
         >>> pairs = ctx.range(6).map(lambda i: (i // 3, i))
         >>> sorted(pairs.group_by_key().map_values(sorted).collect())
         [(0, [0, 1, 2]), (1, [3, 4, 5])]
@@ -187,6 +193,8 @@ class ShuffleMixin(DatasetCore[T]):
                          partitioner: Callable | None = None, pcount: int | None = None,
                          **shuffle_opts: Any) -> Dataset[tuple[K, U]]:
         """``(k, comb(local(values) per map partition))`` per key; ``comb`` defaults to local.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> pairs = ctx.range(10).map(lambda i: (i // 3, i))
         >>> sorted(pairs.aggregate_by_key(sum).collect())
@@ -203,6 +211,8 @@ class ShuffleMixin(DatasetCore[T]):
                        **shuffle_opts: Any) -> Dataset[tuple[K, U]]:
         """``(k, combiner)`` per key: ``create(v)`` then ``merge_value(c, v)`` map-side,
         ``merge_combs(c1, c2)`` read-side.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> pairs = ctx.range(6).map(lambda i: (i % 2, i))
         >>> sums_counts = pairs.combine_by_key(lambda v: (v, 1),
@@ -222,6 +232,8 @@ class ShuffleMixin(DatasetCore[T]):
                       **shuffle_opts: Any) -> Dataset[tuple[K, V]]:
         """``(k, reduction over the key's values)``, combined map-side first.
 
+        Lazy transformation with one shuffle (records move between workers once, by key).
+
         >>> from operator import add
         >>> pairs = ctx.range(12).map(lambda i: (i % 3, 1))
         >>> sorted(pairs.reduce_by_key(add).collect())
@@ -235,6 +247,8 @@ class ShuffleMixin(DatasetCore[T]):
                         **shuffle_opts: Any) -> Dataset[tuple[K, list[V]]]:
         """``(k, [up to num largest values])`` per key, largest first (by ``key(value)``).
 
+        Lazy transformation with one shuffle (records move between workers once, by key).
+
         >>> sorted(ctx.range(6).key_by(lambda i: i % 2).nlargest_by_key(2).collect())
         [(0, [4, 2]), (1, [5, 3])]
         """
@@ -245,6 +259,8 @@ class ShuffleMixin(DatasetCore[T]):
     def nsmallest_by_key(self: ShuffleMixin[tuple[K, V]], num: int, key: Any = None,
                          **shuffle_opts: Any) -> Dataset[tuple[K, list[V]]]:
         """``(k, [up to num smallest values])`` per key, smallest first (by ``key(value)``).
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> sorted(ctx.range(6).key_by(lambda i: i % 2).nsmallest_by_key(2).collect())
         [(0, [0, 2]), (1, [1, 3])]
@@ -259,6 +275,8 @@ class ShuffleMixin(DatasetCore[T]):
         """``(k, [values of self, values of other, ...])`` for every key in any input; the
         values of each input come in no particular order.
 
+        Lazy transformation with one shuffle (records move between workers once, by key).
+
         >>> letters = ctx.collection([(0, 'a'), (2, 'b')])
         >>> groups = ctx.range(4).key_by(lambda i: i % 2).cogroup(letters)
         >>> sorted(groups.map_values(lambda lists: [sorted(vs) for vs in lists]).collect())
@@ -271,6 +289,8 @@ class ShuffleMixin(DatasetCore[T]):
              **shuffle_opts: Any) -> Dataset[tuple[K, list[tuple[V, W]]]]:
         """Inner join: ``(k, [(v_self, v_other), ...])``, one record per key in both; the pairs
         of a key come in no particular order.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> numbers = ctx.range(4).key_by(lambda i: i % 2)
         >>> names = ctx.collection([(0, 'even'), (2, 'two')])
@@ -308,6 +328,8 @@ class ShuffleMixin(DatasetCore[T]):
         """The elements without duplicates (one element per ``key`` when given); order within
         a partition is unspecified.
 
+        Lazy transformation with one shuffle (records move between workers once, by key).
+
         >>> sorted(ctx.collection('abbccc').distinct().collect())
         ['a', 'b', 'c']
         """
@@ -320,6 +342,8 @@ class ShuffleMixin(DatasetCore[T]):
     def count_distinct(self, pcount: int | None = None, **shuffle_opts: Any) -> int:
         """The number of distinct elements (exact, via a shuffle).
 
+        Action: runs a job with one shuffle; only the count reaches the driver.
+
         >>> ctx.collection('abbccc').count_distinct()
         3
         """
@@ -327,6 +351,9 @@ class ShuffleMixin(DatasetCore[T]):
 
     def count_distinct_approx(self, error_rate: float = 0.05) -> float:
         """An estimate of the number of distinct elements from HyperLogLog sketches.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         The relative standard error is about ``error_rate`` (``1.04 / sqrt(registers)``); one
         sketch per partition, merged exactly on the driver, so the estimate equals that of one
@@ -343,6 +370,8 @@ class ShuffleMixin(DatasetCore[T]):
              hd_distribution: bool = False, **shuffle_opts: Any) -> Dataset[T]:
         """A dataset whose elements come out ordered by ``key(element)`` (descending with
         ``reverse``), partition after partition.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         Each map task sorts its partition; the key ranges of the output partitions are drawn
         from evenly spaced keys of those sorted runs, so they are even without a separate

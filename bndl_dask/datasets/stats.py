@@ -378,6 +378,9 @@ class StatsMixin(DatasetCore[T]):
     def stats(self) -> Stats:
         """Count, mean, min, max, variance, stdev, skew and kurtosis in one pass.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(5, 10).stats()
         <Stats count=5, mean=7.0, min=5.0, max=9.0, var=2.0, stdev=1.414..., skew=0.0, kurt=-1.3>
         """
@@ -385,6 +388,9 @@ class StatsMixin(DatasetCore[T]):
 
     def mvstats(self, width: int | None = None) -> MultiVariateStats:
         """Per-column statistics of a dataset of equal-length vectors (needs numpy).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         ``width`` defaults to the length of the first element (which runs a small job).
 
@@ -402,6 +408,9 @@ class StatsMixin(DatasetCore[T]):
 
     def histogram(self, bins: int | Sequence[float] = 10) -> tuple[list[float], list[int]]:
         """``(counts, edges)`` as numpy arrays, like ``numpy.histogram`` over all elements.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An int ``bins`` spreads that many equal bins between the minimum and maximum (found by
         running ``stats()`` first); a sequence gives the edges (sorted, duplicates dropped).
@@ -437,6 +446,9 @@ class StatsMixin(DatasetCore[T]):
     def variance(self) -> float:
         """The population variance (divided by n) of the numeric elements; NaN when empty.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         An action; one pass (``stats()``), each partition sends a small summary to the driver.
 
         >>> ctx.collection([1, 2, 3, 4]).variance()
@@ -446,6 +458,9 @@ class StatsMixin(DatasetCore[T]):
 
     def stdev(self) -> float:
         """The population standard deviation (sqrt of ``variance()``); NaN when empty.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An action; one pass, as ``variance()``.
 
@@ -457,6 +472,9 @@ class StatsMixin(DatasetCore[T]):
     def sample_variance(self) -> float:
         """The sample variance (divided by n - 1); NaN with fewer than two elements.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         An action; one pass, as ``variance()``.
 
         >>> ctx.collection([1, 2, 3, 4]).sample_variance()
@@ -467,6 +485,9 @@ class StatsMixin(DatasetCore[T]):
     def sample_stdev(self) -> float:
         """The sample standard deviation (sqrt of ``sample_variance()``); NaN with fewer than
         two elements.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An action; one pass, as ``variance()``.
 

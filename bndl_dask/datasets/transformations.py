@@ -37,6 +37,8 @@ class TransformationsMixin(DatasetCore[T]):
                                  **kwargs: Any) -> Dataset[U]:
         """Replace each partition's data by ``func(*args, partition, data, **kwargs)``.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> sums = ctx.range(6, pcount=3).map_partitions_with_part(
         ...     lambda part, data: [(part.idx, sum(data))])
         >>> sums.collect()
@@ -48,6 +50,8 @@ class TransformationsMixin(DatasetCore[T]):
     def map_partitions_with_index(self, func: Callable[..., Iterable[U] | None], *args: Any,
                                   **kwargs: Any) -> Dataset[U]:
         """Replace each partition's data by ``func(*args, index, data, **kwargs)``.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(10, pcount=3).map_partitions_with_index(lambda i, p: [i]).collect()
         [0, 1, 2]
@@ -66,6 +70,8 @@ class TransformationsMixin(DatasetCore[T]):
                        **kwargs: Any) -> Dataset[U]:
         """Replace each partition's data by ``func(*args, data, **kwargs)`` (None = empty).
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.range(10, pcount=3).map_partitions(lambda p: [len(p)]).collect()
         [3, 3, 4]
         """
@@ -81,6 +87,8 @@ class TransformationsMixin(DatasetCore[T]):
     def map(self, func: Callable[..., U], *args: Any, **kwargs: Any) -> Dataset[U]:
         """``func(*args, element, **kwargs)`` for every element.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.range(4).map(str).collect()
         ['0', '1', '2', '3']
         """
@@ -89,6 +97,8 @@ class TransformationsMixin(DatasetCore[T]):
 
     def starmap(self, func: Callable[..., U], *args: Any, **kwargs: Any) -> Dataset[U]:
         """``func(*args, *element, **kwargs)`` for every element.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([(1, 2), (3, 4)]).starmap(lambda a, b: a * b).collect()
         [2, 12]
@@ -108,6 +118,8 @@ class TransformationsMixin(DatasetCore[T]):
                 **kwargs: Any) -> Dataset[Any]:
         """The items of ``func(*args, element)`` (or of the element itself) for every element.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.collection(['ab', 'cd']).flatmap().collect()
         ['a', 'b', 'c', 'd']
         """
@@ -117,6 +129,8 @@ class TransformationsMixin(DatasetCore[T]):
 
     def pluck(self, ind: Any, default: Any = None) -> Dataset[Any]:
         """``element[ind]`` (a list ``ind`` gives a tuple of items).
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([(1, 2), (3, 4)]).pluck(1).collect()
         [2, 4]
@@ -135,6 +149,8 @@ class TransformationsMixin(DatasetCore[T]):
                **kwargs: Any) -> Dataset[T]:
         """The elements for which ``func(*args, element)`` (or the element) is truthy.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.range(1, 100).filter(lambda i: i % 2).count()
         50
         """
@@ -145,6 +161,8 @@ class TransformationsMixin(DatasetCore[T]):
     def starfilter(self, func: Callable[..., object], *args: Any, **kwargs: Any) -> Dataset[T]:
         """The elements for which ``func(*args, *element)`` is truthy.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.collection([(1, 2), (3, 3)]).starfilter(lambda a, b: a == b).collect()
         [(3, 3)]
         """
@@ -154,6 +172,8 @@ class TransformationsMixin(DatasetCore[T]):
     def glom(self) -> Dataset[Iterable[T]]:
         """One element per partition: the partition's data as a collection.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.range(5, pcount=2).glom().collect()
         [range(0, 2), range(2, 5)]
         """
@@ -161,6 +181,8 @@ class TransformationsMixin(DatasetCore[T]):
 
     def concat(self, sep: str | bytes) -> Dataset[Any]:
         """One element per partition: every element followed by ``sep``, joined.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection(['a', 'b', 'c'], pcount=2).concat('\\n').collect()
         ['a\\nb\\n', 'c\\n']
@@ -177,6 +199,8 @@ class TransformationsMixin(DatasetCore[T]):
              writer: Callable = io.IOBase.writelines, **opts: Any) -> Dataset[bytes]:
         """Pipe each partition (bytes elements) through an external command.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.collection([b'ab\\n', b'cd\\n'], pcount=2).pipe('tr a-z A-Z').collect()
         [b'AB\\n', b'CD\\n']
         """
@@ -184,6 +208,8 @@ class TransformationsMixin(DatasetCore[T]):
 
     def mask_partitions(self, mask: Callable[[Partition], object]) -> Dataset[T]:
         """Only the partitions for which ``mask(partition)`` is truthy (indices kept).
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(10, pcount=5).mask_partitions(lambda part: part.idx % 2 == 0).collect()
         [0, 1, 4, 5, 8, 9]
@@ -193,6 +219,8 @@ class TransformationsMixin(DatasetCore[T]):
 
     def coalesce_parts(self, pcount: int) -> Dataset[T]:
         """At most ``pcount`` partitions, made of runs of consecutive partitions.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(100, pcount=10).coalesce_parts(3).pcount
         3
@@ -206,6 +234,8 @@ class TransformationsMixin(DatasetCore[T]):
     def union(self, other: Dataset[T], *others: Dataset[T]) -> Dataset[T]:
         """The partitions of this dataset, then those of the others.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.range(3).union(ctx.range(10, 13)).collect()
         [0, 1, 2, 10, 11, 12]
         """
@@ -216,6 +246,8 @@ class TransformationsMixin(DatasetCore[T]):
         """Pairs of elements of corresponding partitions (same partition counts required); as
         Python's ``zip``, a partition pairs only as many elements as the shorter one has.
 
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
+
         >>> ctx.range(3).zip(ctx.range(10, 13)).collect()
         [(0, 10), (1, 11), (2, 12)]
         """
@@ -224,6 +256,8 @@ class TransformationsMixin(DatasetCore[T]):
     def zip_partitions(self, other: Dataset[Any],
                        comb: Callable[[Iterable[T], Iterable[Any]], Iterable[U]]) -> Dataset[U]:
         """Partition ``i`` is ``comb(partition i of self, partition i of other)``.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> numbers = ctx.range(4, pcount=2)
         >>> numbers.zip_partitions(numbers, lambda a, b: [sum(a) + sum(b)]).collect()
@@ -236,6 +270,8 @@ class TransformationsMixin(DatasetCore[T]):
     def product(self, other: Dataset[Any], *others: Dataset[Any],
                 func: Callable[..., Iterable[Any]] = itertools.product) -> Dataset[Any]:
         """The cartesian product of partitions: ``func(data_self, data_other, ...)`` each.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> sorted(ctx.range(2).product(ctx.collection('ab')).collect())
         [(0, 'a'), (0, 'b'), (1, 'a'), (1, 'b')]

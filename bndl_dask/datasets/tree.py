@@ -83,6 +83,9 @@ class TreeMixin(DatasetCore[T]):
         """Like ``aggregate``, but partials are combined on the workers in up to ``depth``
         shuffle rounds first.
 
+        Action: runs a job; partial results are combined on the workers in shuffle rounds,
+        the last few on the driver.
+
         >>> ctx.range(1000, pcount=100).tree_aggregate(sum)
         499500
         """
@@ -114,6 +117,9 @@ class TreeMixin(DatasetCore[T]):
                      merge_combs: Callable[[U, U], U], **kwargs: Any) -> U:
         """``combine`` with partial results merged on the workers in rounds.
 
+        Action: runs a job; partial results are combined on the workers in shuffle rounds,
+        the last few on the driver.
+
         >>> letters = ctx.collection('abcab', pcount=8)
         >>> letters.tree_combine(set(), lambda s, c: s | {c}, set.union) == set('abc')
         True
@@ -126,6 +132,9 @@ class TreeMixin(DatasetCore[T]):
 
     def tree_reduce(self, reduction: Callable[[T, T], T], **kwargs: Any) -> T:
         """``reduce`` with partial results merged on the workers in rounds.
+
+        Action: runs a job; partial results are combined on the workers in shuffle rounds,
+        the last few on the driver.
 
         >>> ctx.range(1, 6, pcount=4).tree_reduce(lambda a, b: a * b)
         120
