@@ -268,35 +268,35 @@ class MultiVariateStats:
         return self._n
 
     @property
-    def mean(self):
+    def mean(self) -> np.ndarray:
         return self._mean
 
     @property
-    def min(self):
+    def min(self) -> np.ndarray:
         return self._min
 
     @property
-    def max(self):
+    def max(self) -> np.ndarray:
         return self._max
 
     @property
-    def variance(self):
+    def variance(self) -> np.ndarray:
         return self._m2 / self._n if self._n else self._nan()
 
     @property
-    def sample_variance(self):
+    def sample_variance(self) -> np.ndarray:
         return self._m2 / (self._n - 1) if self._n > 1 else self._nan()
 
     @property
-    def stdev(self):
+    def stdev(self) -> np.ndarray:
         return np.sqrt(self.variance)
 
     @property
-    def sample_stdev(self):
+    def sample_stdev(self) -> np.ndarray:
         return np.sqrt(self.sample_variance)
 
     @property
-    def skew(self):
+    def skew(self) -> np.ndarray:
         if self._n == 0:
             return self._nan()
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -304,7 +304,7 @@ class MultiVariateStats:
         return np.where(self._m2 == 0, np.nan, result)
 
     @property
-    def kurtosis(self):
+    def kurtosis(self) -> np.ndarray:
         if self._n == 0:
             return self._nan()
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -2,7 +2,10 @@
 
 ``.. method-group:: Dataset`` with one method name per line
     a summary table of the methods, then each method documented (autodoc); a method belongs to
-    the group whose page lists it.
+    the group whose page lists it. Without names: every public member the class defines in
+    bndl_dask.
+``.. inherited-members:: Executor``
+    the public names a class inherits from another package, by the class they come from.
 ``.. bndl-settings::``
     every key of ``bndl_dask/bndl.yaml`` with its default and the comment that explains it, as
     ``setting`` objects (cross-referenced with ``:setting:`bndl.execute.attempts```).
@@ -89,7 +92,7 @@ class MethodGroup(Directive):
     def run(self) -> list[nodes.Node]:
         cls = self.arguments[0]
         owner = getattr(importlib.import_module("bndl_dask"), cls)
-        names = [line.strip() for line in self.content if line.strip()]
+        names = [line.strip() for line in self.content if line.strip()] or _own_members(owner)
         lines = [".. autosummary::", ""]
         lines += [f"   {cls}.{name}" for name in names]
         lines.append("")
@@ -152,6 +155,12 @@ class InheritedMembers(Directive):
         for origin, names in by_origin.items():
             lines += [f"From ``{origin}``: " + ", ".join(f"``{n}``" for n in names) + ".", ""]
         return _parse(self, lines)
+
+
+def _own_members(cls: type) -> list[str]:
+    """The public members a class defines in bndl_dask (not those it inherits from dask)."""
+    return [name for name in dir(cls) if not name.startswith("_")
+            and next(c for c in cls.__mro__ if name in vars(c)).__module__.startswith("bndl_dask")]
 
 
 def _rst_text(doc: str) -> str:
