@@ -13,6 +13,8 @@ and makes datasets whose actions run as jobs on it:
 [(0, 4), (1, 3), (2, 3)]
 """
 
+from typing import Any
+
 from distributed import as_completed, wait
 
 from bndl_dask.api.accumulator import Accumulator
@@ -52,7 +54,7 @@ __all__ = [
 ]
 
 
-def progress(*futures, **kwargs):
+def progress(*futures: Any, **kwargs: Any) -> None:
     """Progress of futures until they are done: a widget in Jupyter, a text bar elsewhere;
     see ``bndl_dask.api.futures_progress.progress``."""
     from bndl_dask.api.futures_progress import progress as show_progress

@@ -21,11 +21,14 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from bndl_dask.worker import broadcasts as worker_side
+
+if TYPE_CHECKING:
+    from bndl_dask.api.context import ComputeContext
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ def _serialize(value: Any, serialization: str) -> tuple[bytes, str]:
                      "or give a deserialization function")
 
 
-def broadcast(ctx, value: Any, serialization: str | None = "auto",
+def broadcast(ctx: ComputeContext, value: Any, serialization: str | None = "auto",
               deserialization: Callable[[bytes], Any] | None = None) -> BroadcastValue:
     """Ship ``value`` once to every worker; see ``ComputeContext.broadcast``."""
     if deserialization is not None:
@@ -102,7 +105,7 @@ class BroadcastValue:
     reference to it on the driver does the same.
     """
 
-    def __init__(self, ctx, blob: bytes, serialization: str | None,
+    def __init__(self, ctx: ComputeContext, blob: bytes, serialization: str | None,
                  deserialization: Callable | None):
         self.id = uuid.uuid4().hex[:8]
         self.serialization = serialization

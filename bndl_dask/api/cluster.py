@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import dask.config
@@ -92,7 +93,7 @@ def check_reachable(address: str, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def quiet_logs(level: int = logging.CRITICAL):
+def quiet_logs(level: int = logging.CRITICAL) -> Iterator[None]:
     """Silence distributed's shutdown chatter (closed streams, heartbeats) for a moment."""
     loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
     levels = [lg.level for lg in loggers]

@@ -11,7 +11,7 @@ import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.config
 from distributed import Client
@@ -43,6 +43,10 @@ from bndl_dask.worker.runtime import in_task
 logger = logging.getLogger(__name__)
 
 _live_contexts: weakref.WeakSet[ComputeContext] = weakref.WeakSet()
+
+if TYPE_CHECKING:
+    from bndl_dask.api.broadcast import BroadcastValue
+    from bndl_dask.api.profiling import CpuProfiling, MemoryProfiling
 
 
 #: how many finished jobs ``ctx.jobs`` keeps. BNDL keeps every job; a driver that runs jobs for
@@ -383,7 +387,7 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin, Execu
         return Accumulator(initial, host="driver")
 
     def broadcast(self, value: Any, serialization: str | None = "auto",
-                  deserialization: Any = None):
+                  deserialization: Any = None) -> BroadcastValue:
         """Ship ``value`` once to every worker; tasks read it as ``.value``.
 
         >>> names = ctx.broadcast(['zero', 'one'])
@@ -398,13 +402,15 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin, Execu
     # -- profiling -------------------------------------------------------------------------------
 
     @property
-    def cpu_profiling(self):
+    def cpu_profiling(self) -> CpuProfiling:
+        """yappi on every worker, started and stopped together (see docs/profiling.rst)."""
         from bndl_dask.api.profiling import CpuProfiling
 
         return CpuProfiling(self)
 
     @property
-    def memory_profiling(self):
+    def memory_profiling(self) -> MemoryProfiling:
+        """tracemalloc on every worker, started and stopped together (see docs/profiling.rst)."""
         from bndl_dask.api.profiling import MemoryProfiling
 
         return MemoryProfiling(self)

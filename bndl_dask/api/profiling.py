@@ -12,9 +12,12 @@ import os
 import sys
 import tracemalloc
 from collections.abc import Iterable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from bndl_dask.worker import profiling as remote
+
+if TYPE_CHECKING:
+    from bndl_dask.api.context import ComputeContext
 
 DEFAULT_COLUMNS: tuple[tuple[str, int], ...] = (
     ("name", 84), ("ncall", 12), ("tsub", 8), ("ttot", 8), ("tavg", 8))
@@ -132,7 +135,7 @@ class CpuProfiling:
     bndl_dask/...
     """
 
-    def __init__(self, ctx, clock_type: str = "cpu"):
+    def __init__(self, ctx: ComputeContext, clock_type: str = "cpu"):
         self.ctx = ctx
         self.clock_type = clock_type
 
@@ -272,7 +275,7 @@ class MemoryProfiling:
     >>> ctx.memory_profiling.stop()
     """
 
-    def __init__(self, ctx, nframes: int = 1):
+    def __init__(self, ctx: ComputeContext, nframes: int = 1):
         self.ctx = ctx
         self.nframes = nframes
 
@@ -302,7 +305,8 @@ class MemoryProfiling:
     def print_top(self, group_by: str = "lineno", limit: int = 30,
                   compare_to: tracemalloc.Snapshot | None = None, per_worker: bool = False,
                   strip_dirs: bool = True, include: str | Sequence[str] = (),
-                  exclude: str | Sequence[str] = (), file: IO[str] | None = None):
+                  exclude: str | Sequence[str] = (), file: IO[str] | None = None,
+                  ) -> tracemalloc.Snapshot | list[tuple[str, tracemalloc.Snapshot]]:
         """Take a snapshot on all workers and print the top ``limit`` allocation sites.
 
         Returns the (filtered) snapshot, to pass as ``compare_to`` later; with ``per_worker`` a

@@ -24,7 +24,11 @@ import html
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bndl_dask.api.context import ComputeContext
+    from bndl_dask.execute.job import Job, Task
 
 from bndl_dask.api.dashboard import job_page_link
 
@@ -103,7 +107,7 @@ class JobProgress:
     ``state`` is 'running', 'done', 'failed' or 'stopped' (its consumer stopped reading early).
     """
 
-    def __init__(self, job):
+    def __init__(self, job: Job):
         self.job_id = job.id
         self.name = job.name or "job"
         self.desc = job.desc or ""
@@ -138,7 +142,7 @@ class JobProgress:
     def failures(self) -> int:
         return sum(len(s.failed) for s in self.stages.values())
 
-    def task_finished(self, task) -> None:
+    def task_finished(self, task: Task) -> None:
         stage = self._stage_of.get(task.id)
         if stage is None:
             return
@@ -302,7 +306,7 @@ class WidgetRenderer:
 class NullReporter:
     """Reports nothing (progress is off)."""
 
-    def task_finished(self, task) -> None:
+    def task_finished(self, task: Task) -> None:
         pass
 
     def job_failed(self, error: BaseException) -> None:
@@ -319,7 +323,7 @@ class JobReporter(NullReporter):
     complete when the action returns.
     """
 
-    def __init__(self, job, renderer):
+    def __init__(self, job: Job, renderer: TextRenderer | WidgetRenderer):
         self.progress = JobProgress(job)
         self.renderer = renderer
         self._stop = threading.Event()
@@ -343,7 +347,7 @@ class JobReporter(NullReporter):
                 except Exception:  # a broken display must never break the job
                     return
 
-    def task_finished(self, task) -> None:
+    def task_finished(self, task: Task) -> None:
         self.progress.task_finished(task)
 
     def _end(self, error: BaseException | None) -> None:
@@ -365,7 +369,7 @@ class JobReporter(NullReporter):
         self._end(None)
 
 
-def job_reporter(ctx, job) -> NullReporter:
+def job_reporter(ctx: ComputeContext, job: Job) -> NullReporter:
     """The reporter for ``job`` according to ``ctx.conf['bndl.progress']``."""
     try:
         mode = resolve_mode(ctx.conf.get("bndl.progress", "auto"))
@@ -384,7 +388,7 @@ def job_reporter(ctx, job) -> NullReporter:
 
 # -- the context in a notebook --------------------------------------------------------------------
 
-def context_html(ctx) -> str:
+def context_html(ctx: ComputeContext) -> str:
     """The notebook view of a ``ComputeContext``: workers, threads, memory and dashboard."""
     if ctx.stopped:
         return "<b>ComputeContext</b> (stopped)"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bndl_dask.datasets.callables import getter
-from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.core import DatasetCore, T, U, check_callable
 
 
 def _count(_idx: int, data: Iterable) -> int:
@@ -59,11 +59,13 @@ class EmptyDatasetError(ValueError, StopIteration):
     """
 
 
-class ActionsMixin:
+class ActionsMixin(DatasetCore[T]):
     # -- collecting -------------------------------------------------------------------------------
 
-    def collect(self, parts: bool = False, ordered: bool = True) -> list:
+    def collect(self, parts: bool = False, ordered: bool = True) -> list[Any]:
         """All elements as a list (``parts=True``: one entry per partition).
+
+        Action: runs a job; the partitions' results are collected to the driver.
 
         >>> ctx.range(5).collect()
         [0, 1, 2, 3, 4]
@@ -80,8 +82,10 @@ class ActionsMixin:
         ``bndl.execute.max_result_size``)."""
         return (data for _, data in self._run(ordered=ordered, name="collect", gather=True))
 
-    def icollect(self, parts: bool = False, ordered: bool = True) -> Iterator:
+    def icollect(self, parts: bool = False, ordered: bool = True) -> Iterator[Any]:
         """Iterate over the elements while partitions are still being computed.
+
+        Action: runs a job; partitions stream to the driver as they are read.
 
         The job starts at the first ``next()``; partitions are fetched from the workers as they
         are consumed, so the driver holds only a few at a time. Dropping the iterator cancels
@@ -99,8 +103,10 @@ class ActionsMixin:
             else:
                 yield from data
 
-    def collect_as_map(self, parts: bool = False) -> dict | list[dict]:
+    def collect_as_map(self, parts: bool = False) -> dict[Any, Any] | list[dict[Any, Any]]:
         """A dict of the ``(key, value)`` elements (``parts=True``: a dict per partition).
+
+        Action: runs a job; the partitions' results are collected to the driver.
 
         >>> by_length = ctx.collection(['a', 'bb']).key_by(len).collect_as_map()
         >>> by_length == {1: 'a', 2: 'bb'}
@@ -121,8 +127,10 @@ class ActionsMixin:
                 f"make them with key_by(...), with_value(...) or map(lambda x: (key, value)), "
                 f"or use collect()") from exc
 
-    def collect_as_set(self) -> set:
+    def collect_as_set(self) -> set[T]:
         """The elements as a set.
+
+        Action: runs a job; the partitions' results are collected to the driver.
 
         >>> ctx.collection('abba').collect_as_set() == {'a', 'b'}
         True
@@ -132,8 +140,10 @@ class ActionsMixin:
             result.update(data)
         return result
 
-    def first(self) -> Any:
+    def first(self) -> T:
         """The first element; EmptyDatasetError (a ValueError) on an empty dataset.
+
+        Action: runs jobs over as few partitions as needed; those elements reach the driver.
 
         >>> ctx.range(5, 10).first()
         5
@@ -142,16 +152,20 @@ class ActionsMixin:
             return element
         raise EmptyDatasetError(f"first() of {self!r}: the dataset is empty")
 
-    def take(self, num: int) -> list:
+    def take(self, num: int) -> list[T]:
         """The first ``num`` elements, computing partitions in growing rounds (1, 2, 4, ...).
+
+        Action: runs jobs over as few partitions as needed; those elements reach the driver.
 
         >>> ctx.range(100).take(3)
         [0, 1, 2]
         """
         return list(self.itake(num))
 
-    def itake(self, num: int) -> Iterator:
+    def itake(self, num: int) -> Iterator[T]:
         """Iterate over the first ``num`` elements, computing partitions as ``take`` does.
+
+        Action: runs jobs over as few partitions as needed; those elements reach the driver.
 
         >>> list(ctx.range(100).itake(3))
         [0, 1, 2]
@@ -177,6 +191,8 @@ class ActionsMixin:
     def execute(self) -> None:
         """Compute every partition for its side effects.
 
+        Action: runs a job; nothing but completion reaches the driver.
+
         >>> seen = ctx.accumulator(0)
         >>> def note(element):
         ...     global seen
@@ -194,8 +210,12 @@ class ActionsMixin:
         return (value for _, value in self._run(ordered=False, name=name, transform=transform,
                                                 gather=True))
 
-    def aggregate(self, local: Callable, comb: Callable | None = None) -> Any:
+    def aggregate(self, local: Callable[[Iterable[T]], U],
+                  comb: Callable[[Iterable[U]], U] | None = None) -> U:
         """``local(partition)`` on the workers, ``comb(partials)`` on the driver.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(10).aggregate(sum)
         45
@@ -208,8 +228,12 @@ class ActionsMixin:
         except StopIteration:
             raise ValueError("dataset is empty") from None
 
-    def combine(self, zero: Any, merge_value: Callable, merge_combs: Callable) -> Any:
+    def combine(self, zero: U, merge_value: Callable[[U, T], U],
+                merge_combs: Callable[[U, U], U]) -> U:
         """Fold every partition from ``zero`` with ``merge_value``, then the folds together.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.collection('abcab').combine(set(), lambda s, c: s | {c}, set.union) == set('abc')
         True
@@ -222,8 +246,11 @@ class ActionsMixin:
             raise ValueError("dataset is empty")
         return functools.reduce(merge_combs, partials)
 
-    def reduce(self, reduction: Callable) -> Any:
+    def reduce(self, reduction: Callable[[T, T], T]) -> T:
         """``functools.reduce(reduction)`` within and then across partitions.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(1, 6).reduce(lambda a, b: a * b)
         120
@@ -238,29 +265,41 @@ class ActionsMixin:
     def count(self) -> int:
         """The number of elements.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(1000).count()
         1000
         """
         return sum(self._partials(_count, "count"))
 
-    def sum(self) -> Any:
+    def sum(self) -> T:
         """The sum of the elements.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(10).sum()
         45
         """
         return sum(self._partials(_sum, "sum"))
 
-    def max(self, key: Any = None) -> Any:
+    def max(self, key: Any = None) -> T:
         """The largest element (by ``key``: a callable or an item index).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.collection(['bb', 'a', 'ccc']).max(key=len)
         'ccc'
         """
         return self._extreme(max, key, "max")
 
-    def min(self, key: Any = None) -> Any:
+    def min(self, key: Any = None) -> T:
         """The smallest element (by ``key``: a callable or an item index).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.collection([(1, 'z'), (2, 'a')]).min(key=1)
         (2, 'a')
@@ -278,6 +317,9 @@ class ActionsMixin:
     def mean(self) -> float:
         """The arithmetic mean of the elements.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(10).mean()
         4.5
         """
@@ -289,16 +331,22 @@ class ActionsMixin:
             raise ValueError("dataset is empty")
         return total / count
 
-    def nlargest(self, num: int, key: Any = None) -> Any:
+    def nlargest(self, num: int, key: Any = None) -> list[T]:
         """The ``num`` largest elements, largest first (``num == 1``: the element itself).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(10).nlargest(3)
         [9, 8, 7]
         """
         return self._top(num, key, heapq.nlargest, max, "nlargest")
 
-    def nsmallest(self, num: int, key: Any = None) -> Any:
+    def nsmallest(self, num: int, key: Any = None) -> list[T]:
         """The ``num`` smallest elements, smallest first (``num == 1``: the element itself).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(10).nsmallest(3)
         [0, 1, 2]
@@ -314,9 +362,12 @@ class ActionsMixin:
         partials = self._partials(_Top(num, pick, key_func), name)
         return pick(num, itertools.chain.from_iterable(partials), key=key_func)
 
-    def count_by_value(self, depth: int = 1, **shuffle_opts: Any) -> Counter:
+    def count_by_value(self, depth: int = 1, **shuffle_opts: Any) -> Counter[T]:
         """A Counter of element -> occurrences (``depth > 1`` merges them with
         ``tree_aggregate``).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> counts = ctx.collection('abracadabra').count_by_value()
         >>> counts['a'], counts['r'], counts['z']
@@ -328,9 +379,12 @@ class ActionsMixin:
 
     # -- Spark's vocabulary -------------------------------------------------------------------
 
-    def fold(self, zero: Any, op: Callable[[Any, Any], Any]) -> Any:
+    def fold(self, zero: T, op: Callable[[T, T], T]) -> T:
         """Every partition folded from a copy of ``zero`` with ``op``, then those folds folded
         from ``zero`` on the driver (Spark's ``fold``); ``zero`` itself on an empty dataset.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An action; one pass, each partition sends one value to the driver. ``zero`` should be
         the identity of ``op`` (it is used once per partition plus once on the driver).
@@ -346,6 +400,8 @@ class ActionsMixin:
 
     def is_empty(self) -> bool:
         """Whether the dataset has no elements.
+
+        Action: runs jobs over as few partitions as needed; those elements reach the driver.
 
         An action that computes as little as it can: partitions in growing rounds (1, 2, 4,
         ... as ``take`` does), stopping after the round that finds an element; only a boolean

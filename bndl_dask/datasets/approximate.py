@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from statistics import NormalDist
 from typing import Any
 
+from bndl_dask.datasets.core import DatasetCore, T
 from bndl_dask.datasets.stats import Stats
 
 _DONE = object()
@@ -103,7 +104,7 @@ def _arrived_already(arrived: queue.Queue) -> list:
         values.append(item)
 
 
-class ApproximateMixin:
+class ApproximateMixin(DatasetCore[T]):
     def _partials_by(self, transform: Callable, timeout: float, name: str) -> list:
         """The per-partition results that arrive within ``timeout`` seconds; the job is
         cancelled (at its next finished partition) when some are still running then."""
@@ -142,6 +143,9 @@ class ApproximateMixin:
         """The number of elements as ``BoundedValue(value, low, high)``: exact when every
         partition finishes within ``timeout`` seconds, else estimated from those that did.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         An action (one pass; each partition sends a number to the driver) that returns after
         at most about ``timeout`` seconds and cancels what is left.
 
@@ -157,6 +161,9 @@ class ApproximateMixin:
         """The sum of the elements as ``BoundedValue(value, low, high)``; exact when every
         partition finishes within ``timeout`` seconds, as ``count_approx``.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         >>> ctx.range(100, pcount=4).sum_approx(timeout=60)
         <BoundedValue 4950.0 in [4950.0, 4950.0] (exact)>
         """
@@ -168,6 +175,9 @@ class ApproximateMixin:
         """The mean of the elements as ``BoundedValue(value, low, high)``: exact when every
         partition finishes within ``timeout`` seconds, else the mean of the elements of the
         partitions done, with the normal interval of a sample mean. NaN when none is known.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(100, pcount=4).mean_approx(timeout=60)
         <BoundedValue 49.5 in [49.5, 49.5] (exact)>

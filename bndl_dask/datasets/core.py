@@ -14,7 +14,7 @@ import socket
 import string
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import cloudpickle
 
@@ -25,6 +25,13 @@ from bndl_dask.worker.identity import WorkerHandle
 if TYPE_CHECKING:
     from bndl_dask.api.context import ComputeContext
     from bndl_dask.datasets.dataset import Dataset
+
+#: the type parameters of ``Dataset[T]`` and its operations: elements, results, keys, values
+T = TypeVar("T")
+U = TypeVar("U")
+K = TypeVar("K")
+V = TypeVar("V")
+W = TypeVar("W")
 
 _ID_CHARS = string.ascii_lowercase + string.digits
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,7 +124,7 @@ class Partition:
         return f"<{type(self).__name__} {self.dset.id}.{self.idx}>"
 
 
-class DatasetCore:
+class DatasetCore(Generic[T]):
     """Identity, lineage, caching, locality and running; the methods users call are mixed in
     by ``bndl_dask.datasets.dataset.Dataset``."""
 
@@ -148,7 +155,7 @@ class DatasetCore:
             return f"<{type(self).__name__} {self.id} {self.name!r}>"
         return f"<{type(self).__name__} {self.id}>"
 
-    def set_name(self, name: str | None) -> Dataset:
+    def set_name(self, name: str | None) -> Dataset[T]:
         """Name this dataset (None: no name); returns ``self``, as Spark's ``setName`` does.
 
         Lazy and free: the name shows in the dataset's repr, and so in progress bars, task
@@ -202,6 +209,8 @@ class DatasetCore:
     def parts(self) -> list[Partition]:
         """The partitions (planned, not computed).
 
+        Free: runs no job.
+
         >>> [part.idx for part in ctx.range(10, pcount=3).parts()]
         [0, 1, 2]
         """
@@ -237,7 +246,7 @@ class DatasetCore:
             return None
         return {w.name for w in self._worker_filter(list(workers))}
 
-    def _clone(self) -> Dataset:
+    def _clone(self) -> Dataset[T]:
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.id = _new_id()
@@ -248,8 +257,10 @@ class DatasetCore:
         return clone
 
     def require_workers(self, workers_required: Callable[[list[WorkerHandle]], Iterable],
-                        ) -> Dataset:
+                        ) -> Dataset[T]:
         """A copy whose partitions only run on the workers ``workers_required(workers)`` returns.
+
+        Free: runs no job.
 
         >>> from distributed import get_worker
         >>> on_one = ctx.range(10, pcount=4).require_workers(lambda workers: workers[:1])
@@ -261,8 +272,10 @@ class DatasetCore:
         clone._worker_filter = workers_required
         return clone
 
-    def require_local_workers(self) -> Dataset:
+    def require_local_workers(self) -> Dataset[T]:
         """A copy that only runs on workers on the driver's machine.
+
+        Free: runs no job.
 
         >>> ctx.range(10).require_local_workers().count()
         10
@@ -274,8 +287,10 @@ class DatasetCore:
             pass
         return self.require_workers(lambda workers: [w for w in workers if w.host in local])
 
-    def allow_all_workers(self) -> Dataset:
+    def allow_all_workers(self) -> Dataset[T]:
         """A copy without worker requirements (``self`` when there are none).
+
+        Free: runs no job.
 
         >>> on_one = ctx.range(10).require_workers(lambda workers: workers[:1])
         >>> on_one.allow_all_workers().count()
@@ -299,8 +314,10 @@ class DatasetCore:
         return self._cache_options is not None
 
     def cache(self, location: str | None = "memory", serialization: str | None = None,
-              compression: str | None = None, provider: Any = None) -> Dataset:
+              compression: str | None = None, provider: Any = None) -> Dataset[T]:
         """Keep computed partitions on the workers that computed them; returns ``self``.
+
+        Free: marks the dataset; the next action computes and keeps its partitions.
 
         ``location``: 'memory' or 'disk' (None uncaches); ``serialization`` and
         ``compression`` store the partitions encoded.
@@ -315,9 +332,11 @@ class DatasetCore:
         """
         return caching.cache(self, location, serialization, compression, provider)
 
-    def uncache(self, block: bool = False, timeout: float | None = None) -> Dataset | None:
+    def uncache(self, block: bool = False, timeout: float | None = None) -> Dataset[T] | None:
         """Drop the cached partitions from the workers (waiting for it with ``block``); returns
         ``self``, or None when it was not cached (see ``cache``).
+
+        Free for a dataset that is not cached; else drops the blocks on the workers.
 
         >>> print(ctx.range(3).uncache())
         None

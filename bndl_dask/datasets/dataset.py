@@ -16,7 +16,7 @@ from typing import Any
 
 from bndl_dask.datasets.actions import ActionsMixin
 from bndl_dask.datasets.approximate import ApproximateMixin
-from bndl_dask.datasets.core import DatasetCore
+from bndl_dask.datasets.core import DatasetCore, T
 from bndl_dask.datasets.foreach import ForEachMixin
 from bndl_dask.datasets.interop import InteropMixin
 from bndl_dask.datasets.interop_datasets import (
@@ -46,10 +46,10 @@ from bndl_dask.datasets.transformations import TransformationsMixin
 from bndl_dask.datasets.tree import TreeMixin
 
 
-class Dataset(TransformationsMixin, KeyValueMixin, ShuffleMixin, TreeMixin, ActionsMixin,
-              StatsMixin, SamplingMixin, OutputMixin, InteropMixin, OuterJoinsMixin,
-              SetOperationsMixin, KeyedOperationsMixin, ForEachMixin, ApproximateMixin,
-              DatasetCore):
+class Dataset(TransformationsMixin[T], KeyValueMixin[T], ShuffleMixin[T], TreeMixin[T],
+              ActionsMixin[T], StatsMixin[T], SamplingMixin[T], OutputMixin[T], InteropMixin[T],
+              OuterJoinsMixin[T], SetOperationsMixin[T], KeyedOperationsMixin[T],
+              ForEachMixin[T], ApproximateMixin[T], DatasetCore[T]):
     """A lazy, immutable, partitioned collection.
 
     Transformations (``map``, ``filter``, ``reduce_by_key``, ...) return new datasets; actions
@@ -57,9 +57,15 @@ class Dataset(TransformationsMixin, KeyValueMixin, ShuffleMixin, TreeMixin, Acti
 
     >>> ctx.range(10).map(lambda x: x * 2).filter(lambda x: x % 3 == 0).collect()
     [0, 6, 12, 18]
+
+    ``Dataset`` is generic in its element type: ``ctx.range(3)`` is a ``Dataset[int]`` to a type
+    checker, ``.map(str)`` of it a ``Dataset[str]``, and ``Dataset[int]`` is valid at run time.
+
+    >>> Dataset[int]
+    bndl_dask.datasets.dataset.Dataset[int]
     """
 
-    def _derive(self, node: type, *args: Any, **kwargs: Any) -> Dataset:
+    def _derive(self, node: type, *args: Any, **kwargs: Any) -> Dataset[Any]:
         """A new dataset of the public class of plan node ``node`` (``MapPartitionsNode`` gives
         a ``MapPartitionsDataset``), made with ``node``'s arguments."""
         return PUBLIC_CLASSES[node](*args, **kwargs)

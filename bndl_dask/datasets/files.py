@@ -33,7 +33,8 @@ LOCATIONS = ("driver", "workers")
 class FileContentsMethods:
     """``decode``, ``lines``, ``decompress`` and ``parse_csv`` on ``(filename, bytes)`` pairs."""
 
-    def decode(self, encoding: str = "utf-8", errors: str = "strict"):
+    def decode(self, encoding: str = "utf-8",
+               errors: str = "strict") -> Dataset[tuple[str, str]]:
         """``(filename, str)`` pairs. Chunks cut at arbitrary bytes (``split=True``) hold the
         text of the lines that start in them, so no character is cut.
 
@@ -50,7 +51,7 @@ class FileContentsMethods:
         return self.map_partitions_with_part(Decode(encoding, errors, self._cut_mid_line(True)))
 
     def lines(self, encoding: str | None = "utf-8", errors: str = "strict",
-              keepends: bool = True):
+              keepends: bool = True) -> Dataset[Any]:
         """The lines of all files in order (bytes when ``encoding`` is None), as iterating over
         ``open(path, newline='')`` gives them: ending at ``\\n``, ``\\r\\n`` or ``\\r``.
 
@@ -70,7 +71,7 @@ class FileContentsMethods:
         aligned = source._cut_mid_line(False)
         return source.map_partitions_with_part(Lines(encoding, errors, keepends, aligned))
 
-    def decompress(self, compression: str = "gzip"):
+    def decompress(self, compression: str = "gzip") -> FileContentsDataset:
         """``(filename, decompressed bytes)``; ``'gzip'`` or ``'lz4'`` (frame or block format).
 
         >>> import gzip, pathlib, tempfile
@@ -84,7 +85,7 @@ class FileContentsMethods:
             raise ValueError(f"Only gzip and lz4 compression is supported, not {compression!r}")
         return FileContentsDataset(self, Decompress(compression))
 
-    def parse_csv(self, sample: Any = None, **kwargs: Any):
+    def parse_csv(self, sample: Any = None, **kwargs: Any) -> Dataset[Any]:
         """A distributed pandas DataFrame of the CSV files; ``kwargs`` go to
         ``pandas.read_csv``.
 
@@ -119,11 +120,11 @@ class FileContentsMethods:
         return False
 
 
-class FileContentsDataset(FileContentsMethods, MapPartitionsDataset):
+class FileContentsDataset(FileContentsMethods, MapPartitionsDataset, Dataset[tuple[str, bytes]]):
     """``(filename, bytes)`` pairs derived from files (e.g. decompressed)."""
 
 
-class RemoteFilesDataset(FileContentsMethods, Dataset):
+class RemoteFilesDataset(FileContentsMethods, Dataset[tuple[str, bytes]]):
     """``(filename, bytes)`` pairs, one per file (or per chunk of a split file).
 
     Made by ``ctx.files``; ``filenames``, ``filecount`` and ``size`` describe the listing. The

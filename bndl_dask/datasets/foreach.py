@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.core import DatasetCore, T, check_callable
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -31,9 +31,11 @@ class _ForEachPartition:
         self.func(iter(() if data is None else data))
 
 
-class ForEachMixin:
-    def foreach(self, func: Callable[[Any], Any]) -> None:
+class ForEachMixin(DatasetCore[T]):
+    def foreach(self, func: Callable[[T], object]) -> None:
         """Call ``func(element)`` for every element on the workers; returns None.
+
+        Action: runs a job; nothing but completion reaches the driver.
 
         An action for side effects (writing to a store, adding to an accumulator); one pass,
         narrow, nothing but completion travels to the driver. Return values are discarded.
@@ -47,9 +49,11 @@ class ForEachMixin:
         for _ in self._run(ordered=False, name="foreach", transform=_ForEach(func)):
             pass
 
-    def foreach_partition(self, func: Callable[[Iterator], Any]) -> None:
+    def foreach_partition(self, func: Callable[[Iterator[T]], object]) -> None:
         """Call ``func(iterator over a partition's elements)`` once per partition on the
         workers; returns None.
+
+        Action: runs a job; nothing but completion reaches the driver.
 
         An action for side effects that want a partition at a time (one connection per
         partition, say); one pass, narrow.

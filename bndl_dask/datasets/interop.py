@@ -16,11 +16,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bndl_dask.datasets.core import Partition
+from bndl_dask.datasets.core import DatasetCore, Partition, T
 from bndl_dask.datasets.interop_datasets import DataFrameNode, _pandas, _ParseCsv, _Records
 from bndl_dask.planning.cluster_calls import scatter, submit_partitions
+
+if TYPE_CHECKING:
+    import dask.bag
+    import distributed
+
+    from bndl_dask.datasets.dataset import Dataset
 
 # -- datasets -> futures ---------------------------------------------------------------------------
 
@@ -43,9 +49,11 @@ def _reads_shuffle(parts: Sequence[Partition]) -> bool:
 
 # -- the dataset methods ---------------------------------------------------------------------------
 
-class InteropMixin:
-    def to_futures(self) -> list:
+class InteropMixin(DatasetCore[T]):
+    def to_futures(self) -> list[distributed.Future]:
         """One dask future per partition, holding the partition's elements as a list.
+
+        Action: starts a job; the partitions stay on the workers as dask futures.
 
         The futures belong to ``ctx.executor`` and stay valid as long as they are referenced;
         pass them to ``ctx.executor`` (``submit``, ``gather``) or to ``ctx.from_futures``.
@@ -71,8 +79,10 @@ class InteropMixin:
             return scatter(ctx, [data[p.idx] for p in parts])
         return submit_partitions(ctx, parts, "to_futures")
 
-    def to_bag(self):
+    def to_bag(self) -> dask.bag.Bag:
         """A dask bag with this dataset's partitions (computed as by ``to_futures``).
+
+        Lazy: the bag's tasks compute this dataset's partitions on the workers.
 
         >>> ctx.range(10).to_bag().map(lambda x: x * 2).sum().compute()
         90
@@ -87,8 +97,10 @@ class InteropMixin:
         # from it; bare futures would be released as soon as this list is dropped
         return dask.bag.from_delayed([dask.delayed(future) for future in futures])
 
-    def as_dataframe(self, *args: Any, **kwargs: Any):
+    def as_dataframe(self, *args: Any, **kwargs: Any) -> Dataset[Any]:
         """A distributed pandas DataFrame of records (dicts or tuples), one frame per partition.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         Columns come from ``columns=`` or from the first 10 records; other arguments go to
         ``pandas.DataFrame``. ``collect()`` returns one pandas DataFrame.
@@ -106,9 +118,11 @@ class InteropMixin:
         meta = _pandas().DataFrame([], *args, columns=columns, **kwargs)
         return self._derive(DataFrameNode, self, _Records(args, kwargs, columns), meta)
 
-    def parse_csv(self, sample: Any = None, **kwargs: Any):
+    def parse_csv(self, sample: Any = None, **kwargs: Any) -> Dataset[Any]:
         """A distributed pandas DataFrame of CSV texts: every element is parsed with
         ``pandas.read_csv(**kwargs)`` and a partition is the concatenation of its frames.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         The columns come from ``sample`` (a DataFrame), from ``names=``, or from the first
         10 rows of the first element.

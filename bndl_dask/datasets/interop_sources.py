@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from distributed import Future
 
 from bndl_dask.datasets.dataset import FuturesDataset
 from bndl_dask.planning.cluster_calls import compute
 
+if TYPE_CHECKING:
+    import dask.bag
+
 
 class InteropContextMixin:
-    def from_futures(self, futures: Iterable):
+    def from_futures(self, futures: Iterable[Future]) -> FuturesDataset:
         """A dataset whose partition ``i`` is the result of dask future ``futures[i]``.
 
         >>> futures = ctx.executor.map(lambda i: list(range(i)), [1, 2, 3])
@@ -26,7 +30,7 @@ class InteropContextMixin:
                 raise TypeError(f"from_futures needs dask futures, got {type(future).__name__}")
         return FuturesDataset(self, futures)
 
-    def from_bag(self, bag):
+    def from_bag(self, bag: dask.bag.Bag) -> FuturesDataset:
         """A dataset with the partitions of a dask bag (computed on this cluster).
 
         >>> import dask.bag as db

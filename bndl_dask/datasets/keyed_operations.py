@@ -8,10 +8,13 @@ import copy
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.core import DatasetCore, K, T, V, check_callable
 from bndl_dask.util.hashing import portable_hash
+
+if TYPE_CHECKING:
+    from bndl_dask.datasets.dataset import Dataset
 
 _MISSING = object()
 
@@ -75,10 +78,10 @@ def _partition_of(key: Any, placement: tuple, pcount: int) -> int:
     return portable_hash(key) % pcount
 
 
-class KeyedOperationsMixin:
-    def fold_by_key(self, zero: Any, func: Callable[[Any, Any], Any],
+class KeyedOperationsMixin(DatasetCore[T]):
+    def fold_by_key(self: KeyedOperationsMixin[tuple[K, V]], zero: V, func: Callable[[V, V], V],
                     partitioner: Callable | None = None, pcount: int | None = None,
-                    **shuffle_opts: Any):
+                    **shuffle_opts: Any) -> Dataset[tuple[K, V]]:
         """``(k, fold of the key's values)`` per key: each partition folds a key's values from
         a copy of ``zero`` with ``func``, and the partial folds are merged with ``func``
         (Spark's ``foldByKey``; ``zero`` should be the identity of ``func``).
@@ -93,8 +96,11 @@ class KeyedOperationsMixin:
         return self.combine_by_key(_FoldFirst(zero, func), func, func, partitioner, pcount,
                                    **shuffle_opts)
 
-    def count_by_key(self) -> Counter:
+    def count_by_key(self: KeyedOperationsMixin[tuple[K, V]]) -> Counter[K]:
         """A Counter of key -> number of pairs with that key (a dict subclass).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An action; one pass, each partition sends its own Counter to the driver, so the
         result (one entry per distinct key) must fit there.
@@ -104,8 +110,12 @@ class KeyedOperationsMixin:
         """
         return self.keys().count_by_value()
 
-    def reduce_by_key_locally(self, func: Callable[[Any, Any], Any]) -> dict:
+    def reduce_by_key_locally(self: KeyedOperationsMixin[tuple[K, V]],
+                              func: Callable[[V, V], V]) -> dict[K, V]:
         """A dict of key -> ``func`` reduced over the key's values.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An action without a shuffle: every partition reduces to a dict on its worker and the
         dicts are merged on the driver, so the result (one entry per distinct key) must fit
@@ -117,8 +127,10 @@ class KeyedOperationsMixin:
         check_callable(func)
         return self.aggregate(_ReduceToDict(func), _MergeDicts(func))
 
-    def lookup(self, key: Any) -> list:
+    def lookup(self: KeyedOperationsMixin[tuple[K, V]], key: K) -> list[V]:
         """A list of the values of the pairs whose key is ``key`` (in partition order).
+
+        Action: runs a job; the partitions' results are collected to the driver.
 
         An action. When this dataset is the output of a key-wise shuffle (``reduce_by_key``,
         ``group_by_key``, a join, ...), only the one partition that can hold the key is

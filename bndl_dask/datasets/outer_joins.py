@@ -12,11 +12,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bndl_dask.datasets.core import DatasetCore, K, T, V, W
 from bndl_dask.datasets.keywise_functions import _group_pairs
 from bndl_dask.util.gc_pause import gc_paused
 from bndl_dask.worker.sorting import sort_records
+
+if TYPE_CHECKING:
+    from bndl_dask.datasets.dataset import Dataset
 
 _ABSENT = [None]
 
@@ -61,9 +65,11 @@ def _merge_maker(keep_left: bool, keep_right: bool) -> Callable[[list[int]], Out
     return make
 
 
-class OuterJoinsMixin:
-    def left_outer_join(self, other, key: Any = None, partitioner: Callable | None = None,
-                        pcount: int | None = None, **shuffle_opts: Any):
+class OuterJoinsMixin(DatasetCore[T]):
+    def left_outer_join(self: OuterJoinsMixin[tuple[K, V]], other: Dataset[tuple[K, W]],
+                        key: Any = None, partitioner: Callable | None = None,
+                        pcount: int | None = None,
+                        **shuffle_opts: Any) -> Dataset[tuple[K, list[tuple[V, W | None]]]]:
         """Left outer join: ``(k, [(v_self, v_other or None), ...])`` for every key of
         ``self``; a key missing from ``other`` gives ``[(v_self, None), ...]``.
 
@@ -78,8 +84,10 @@ class OuterJoinsMixin:
         return self._cogrouped((other,), key, partitioner, pcount, "left_outer_join",
                                _merge_maker(True, False), shuffle_opts)
 
-    def right_outer_join(self, other, key: Any = None, partitioner: Callable | None = None,
-                         pcount: int | None = None, **shuffle_opts: Any):
+    def right_outer_join(self: OuterJoinsMixin[tuple[K, V]], other: Dataset[tuple[K, W]],
+                         key: Any = None, partitioner: Callable | None = None,
+                         pcount: int | None = None,
+                         **shuffle_opts: Any) -> Dataset[tuple[K, list[tuple[V | None, W]]]]:
         """Right outer join: ``(k, [(v_self or None, v_other), ...])`` for every key of
         ``other``; a key missing from ``self`` gives ``[(None, v_other), ...]``.
 
@@ -93,8 +101,10 @@ class OuterJoinsMixin:
         return self._cogrouped((other,), key, partitioner, pcount, "right_outer_join",
                                _merge_maker(False, True), shuffle_opts)
 
-    def full_outer_join(self, other, key: Any = None, partitioner: Callable | None = None,
-                        pcount: int | None = None, **shuffle_opts: Any):
+    def full_outer_join(self: OuterJoinsMixin[tuple[K, V]], other: Dataset[tuple[K, W]],
+                        key: Any = None, partitioner: Callable | None = None,
+                        pcount: int | None = None,
+                        **shuffle_opts: Any) -> Dataset[tuple[K, list[tuple[V | None, W | None]]]]:
         """Full outer join: ``(k, [(v_self or None, v_other or None), ...])`` for every key of
         either dataset, ``None`` for the side that lacks the key.
 

@@ -18,6 +18,8 @@ import pickle
 from collections.abc import Iterable
 from typing import IO, Any
 
+from bndl_dask.datasets.core import DatasetCore, T
+
 COMPRESSION_EXTENSIONS = {None: "", "gzip": ".gz", "lz4": ".lz4"}
 
 
@@ -140,7 +142,7 @@ class _Save:
         return path
 
 
-class OutputMixin:
+class OutputMixin(DatasetCore[T]):
     """``collect_as_*`` (written by the driver) and ``save_as_*`` (by the workers)."""
 
     def _output(self, fmt: str, on_driver: bool, directory: Any, ext: str, mode: str,
@@ -169,6 +171,9 @@ class OutputMixin:
                            compression: str | None = None) -> list[str]:
         """Write each partition as one pickled list to ``<directory>/<index>.p`` on the driver.
 
+        Action: runs a job; the partitions' data are collected to the driver, which writes
+        the files.
+
         Returns the paths written. ``compression``: None, 'gzip' (``.p.gz``) or 'lz4'
         (``.p.lz4``, lz4 frame format).
 
@@ -184,6 +189,8 @@ class OutputMixin:
                         compression: str | None = None) -> list[str]:
         """Like ``collect_as_pickles``, but the workers write to their own file systems.
 
+        Action: runs a job; the workers write the files, only file names reach the driver.
+
         >>> import gzip, pickle, tempfile
         >>> with tempfile.TemporaryDirectory() as out:
         ...     paths = ctx.range(10, pcount=2).save_as_pickles(out, compression='gzip')
@@ -198,6 +205,9 @@ class OutputMixin:
         """Write each partition to ``<directory>/<index>.json`` on the driver: one JSON document
         per element, each followed by ``os.linesep``.
 
+        Action: runs a job; the partitions' data are collected to the driver, which writes
+        the files.
+
         >>> import json, tempfile
         >>> with tempfile.TemporaryDirectory() as out:
         ...     paths = ctx.range(4, pcount=2).map(lambda i: {'i': i}).collect_as_json(out)
@@ -210,6 +220,8 @@ class OutputMixin:
     def save_as_json(self, directory: str | None = None,
                      compression: str | None = None) -> list[str]:
         """Like ``collect_as_json``, but the workers write to their own file systems.
+
+        Action: runs a job; the workers write the files, only file names reach the driver.
 
         >>> import os, tempfile
         >>> with tempfile.TemporaryDirectory() as out:
@@ -224,6 +236,9 @@ class OutputMixin:
         """Write each partition's elements back to back to ``<directory>/<index><ext>`` on the
         driver; elements are bytes (``mode='b'``) or str (``mode='t'``, written as UTF-8).
 
+        Action: runs a job; the partitions' data are collected to the driver, which writes
+        the files.
+
         >>> import pathlib, tempfile
         >>> with tempfile.TemporaryDirectory() as out:
         ...     lines = ctx.collection(['a\\n', 'b\\n', 'c\\n'], pcount=2)
@@ -236,6 +251,8 @@ class OutputMixin:
     def save_as_files(self, directory: str | None = None, ext: str = "", mode: str = "b",
                       compression: str | None = None) -> list[str]:
         """Like ``collect_as_files``, but the workers write to their own file systems.
+
+        Action: runs a job; the workers write the files, only file names reach the driver.
 
         >>> import os, tempfile
         >>> with tempfile.TemporaryDirectory() as out:

@@ -13,9 +13,12 @@ import random
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bndl_dask.datasets.core import ArgumentError
+from bndl_dask.datasets.core import ArgumentError, DatasetCore, K, T, V
+
+if TYPE_CHECKING:
+    from bndl_dask.datasets.dataset import Dataset
 
 #: the largest sample take_sample draws (PySpark's bound: sys.maxsize less 10 deviations)
 MAX_SAMPLE_SIZE = sys.maxsize - int(10.0 * math.sqrt(sys.maxsize))
@@ -131,11 +134,14 @@ def _oversample_fraction(num: int, count: int, with_replacement: bool) -> float:
     return min(1.0, fraction + gamma + math.sqrt(gamma * gamma + 2 * gamma * fraction))
 
 
-class SamplingMixin:
-    def sample(self, fraction: float, with_replacement: bool = False, seed: Any = None):
+class SamplingMixin(DatasetCore[T]):
+    def sample(self, fraction: float, with_replacement: bool = False,
+               seed: Any = None) -> Dataset[T]:
         """A random sample: each element kept with probability ``fraction`` (with replacement:
         repeated Poisson(fraction) times). ``seed``: an int, None or a numpy RandomState; the
         same sampled dataset always yields the same sample.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(1000, pcount=2).sample(0.1, seed=1).count()
         100
@@ -156,9 +162,11 @@ class SamplingMixin:
         return self.map_partitions_with_index(sampler)
 
     def take_sample(self, num: int, with_replacement: bool = False, seed: Any = None,
-                    count: int | None = None) -> list:
+                    count: int | None = None) -> list[T]:
         """A list of ``num`` random elements (at most the dataset's size without replacement),
         in random order. ``count`` saves counting the dataset when it is known.
+
+        Action: runs a job; the partitions' results are collected to the driver.
 
         >>> ctx.range(100, pcount=2).take_sample(3, seed=7)
         [37, 45, 50]
@@ -192,7 +200,7 @@ class SamplingMixin:
         rng.shuffle(sample)
         return sample[:num]
 
-    def random_split(self, weights: list[float], seed: Any = None) -> list:
+    def random_split(self, weights: list[float], seed: Any = None) -> list[Dataset[T]]:
         """Datasets that split this one at random in proportion to ``weights`` (normalised to
         sum to 1): disjoint, together holding every element once, and the same split every
         time for a given ``seed`` (and partitioning).
@@ -220,8 +228,9 @@ class SamplingMixin:
             low = high
         return splits
 
-    def sample_by_key(self, fractions: dict, with_replacement: bool = False,
-                      seed: Any = None):
+    def sample_by_key(self: SamplingMixin[tuple[K, V]], fractions: dict[K, float],
+                      with_replacement: bool = False,
+                      seed: Any = None) -> Dataset[tuple[K, V]]:
         """A random sample of ``(k, v)`` pairs, stratified by key: each pair kept with
         probability ``fractions[k]`` (with replacement: repeated Poisson(``fractions[k]``)
         times). Every key of the dataset needs a fraction.

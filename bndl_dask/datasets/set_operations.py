@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bndl_dask.datasets.core import DatasetCore, check_datasets
+from bndl_dask.datasets.core import DatasetCore, T, check_datasets
 from bndl_dask.util.gc_pause import gc_paused
 from bndl_dask.worker.sorting import sort_records
+
+if TYPE_CHECKING:
+    from bndl_dask.datasets.dataset import Dataset
 
 _first = itemgetter(0)
 
@@ -91,8 +94,9 @@ def _elements_out(shuffled):
     return shuffled
 
 
-class SetOperationsMixin:
-    def subtract(self, other, pcount: int | None = None, **shuffle_opts: Any):
+class SetOperationsMixin(DatasetCore[T]):
+    def subtract(self, other: Dataset[Any], pcount: int | None = None,
+                 **shuffle_opts: Any) -> Dataset[T]:
         """The elements of ``self`` that are not in ``other``, duplicates of ``self`` kept.
 
         Lazy; one shuffle of both datasets on the element (elements must be hashable), each
@@ -109,7 +113,8 @@ class SetOperationsMixin:
         return _elements_out(left._cogrouped((right,), None, None, pcount, "subtract",
                                              _subtract_maker(True), shuffle_opts))
 
-    def subtract_by_key(self, other, pcount: int | None = None, **shuffle_opts: Any):
+    def subtract_by_key(self, other: Dataset[Any], pcount: int | None = None,
+                        **shuffle_opts: Any) -> Dataset[T]:
         """The ``(k, v)`` pairs of ``self`` whose key ``other`` (also of pairs) lacks,
         duplicates kept.
 
@@ -125,7 +130,8 @@ class SetOperationsMixin:
         return self._cogrouped((right,), None, None, pcount, "subtract_by_key",
                                _subtract_maker(False), shuffle_opts)
 
-    def intersection(self, other, pcount: int | None = None, **shuffle_opts: Any):
+    def intersection(self, other: Dataset[Any], pcount: int | None = None,
+                     **shuffle_opts: Any) -> Dataset[T]:
         """The elements in both ``self`` and ``other``, each once (ordered within a partition).
 
         Lazy; one shuffle of both datasets on the element (elements must be hashable), each

@@ -20,12 +20,22 @@ aggregations in ``tree``.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bndl_dask.datasets.callables import getter
-from bndl_dask.datasets.core import check_callable, check_datasets, user_callsite
+from bndl_dask.datasets.core import (
+    DatasetCore,
+    K,
+    T,
+    U,
+    V,
+    W,
+    check_callable,
+    check_datasets,
+    user_callsite,
+)
 from bndl_dask.datasets.hyperloglog import HyperLogLog, precision_for
 from bndl_dask.datasets.keywise_functions import (
     AggregateMerge,
@@ -45,6 +55,9 @@ from bndl_dask.datasets.keywise_functions import (
 from bndl_dask.datasets.shuffle_nodes import ExplainingLocal, ShuffleNode, SortedNode
 from bndl_dask.util.serialization import COMPRESSIONS, SERIALIZATIONS
 from bndl_dask.worker.shuffle_writer import KINDS
+
+if TYPE_CHECKING:
+    from bndl_dask.datasets.dataset import Dataset
 
 _first = itemgetter(0)
 _IGNORED_OPTIONS = ("min_mem_pct", "max_mem_pct")
@@ -76,7 +89,7 @@ def _bucket_kind(bucket: Any, sort: bool | None) -> str:
 # -- the mixin ------------------------------------------------------------------------------------
 
 
-class ShuffleMixin:
+class ShuffleMixin(DatasetCore[T]):
     def _shuffle_options(self, pcount: int | None, block_size_mb: float | None = None,
                          serialization: str = "pickle", compression: Any = "default",
                          **options: Any) -> tuple[int, int, str, str | None]:
@@ -109,8 +122,10 @@ class ShuffleMixin:
 
     def shuffle(self, pcount: int | None = None, partitioner: Callable | None = None,
                 bucket: Any = None, key: Any = None, comb: Callable | None = None,
-                sort: bool | None = None, **shuffle_opts: Any):
+                sort: bool | None = None, **shuffle_opts: Any) -> Dataset[T]:
         """Repartition into ``pcount`` partitions by the (portable) hash of ``key(element)``.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         ``partitioner(key) -> int`` places elements instead (modulo ``pcount``). ``bucket``:
         ``'sorted'`` (default: each partition sorted by key), ``'list'`` (arrival order; also
@@ -146,10 +161,12 @@ class ShuffleMixin:
         shuffled.partitioned_by_key = True
         return shuffled
 
-    def group_by(self, key: Any, partitioner: Callable | None = None, pcount: int | None = None,
-                 **shuffle_opts: Any):
+    def group_by(self, key: Callable[[T], K], partitioner: Callable | None = None,
+                 pcount: int | None = None, **shuffle_opts: Any) -> Dataset[tuple[K, list[T]]]:
         """``(key(element), [elements])`` per key, ordered by key within a partition; the
         elements of a key come in no particular order.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> sorted(ctx.range(10).group_by(lambda i: i % 2).map_values(sorted).collect())
         [(0, [0, 2, 4, 6, 8]), (1, [1, 3, 5, 7, 9])]
@@ -157,10 +174,13 @@ class ShuffleMixin:
         return self.map_partitions(KeyWith(getter(key)))._keywise(
             None, group_read, partitioner, pcount, **shuffle_opts)
 
-    def group_by_key(self, partitioner: Callable | None = None, pcount: int | None = None,
-                     **shuffle_opts: Any):
+    def group_by_key(self: ShuffleMixin[tuple[K, V]], partitioner: Callable | None = None,
+                     pcount: int | None = None,
+                     **shuffle_opts: Any) -> Dataset[tuple[K, list[V]]]:
         """``(k, [values])`` per key of a ``(k, v)`` dataset; the values come in no particular
         order.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> pairs = ctx.range(6).map(lambda i: (i // 3, i))
         >>> sorted(pairs.group_by_key().map_values(sorted).collect())
@@ -168,10 +188,13 @@ class ShuffleMixin:
         """
         return self._keywise(None, group_read, partitioner, pcount, **shuffle_opts)
 
-    def aggregate_by_key(self, local: Callable, comb: Callable | None = None,
+    def aggregate_by_key(self: ShuffleMixin[tuple[K, V]], local: Callable[[Iterable[V]], U],
+                         comb: Callable[[Iterable[U]], U] | None = None,
                          partitioner: Callable | None = None, pcount: int | None = None,
-                         **shuffle_opts: Any):
+                         **shuffle_opts: Any) -> Dataset[tuple[K, U]]:
         """``(k, comb(local(values) per map partition))`` per key; ``comb`` defaults to local.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> pairs = ctx.range(10).map(lambda i: (i // 3, i))
         >>> sorted(pairs.aggregate_by_key(sum).collect())
@@ -182,11 +205,14 @@ class ShuffleMixin:
         return self._keywise(Group(local), AggregateMerge(comb or local), partitioner, pcount,
                              **shuffle_opts)
 
-    def combine_by_key(self, create: Callable, merge_value: Callable, merge_combs: Callable,
+    def combine_by_key(self: ShuffleMixin[tuple[K, V]], create: Callable[[V], U],
+                       merge_value: Callable[[U, V], U], merge_combs: Callable[[U, U], U],
                        partitioner: Callable | None = None, pcount: int | None = None,
-                       **shuffle_opts: Any):
+                       **shuffle_opts: Any) -> Dataset[tuple[K, U]]:
         """``(k, combiner)`` per key: ``create(v)`` then ``merge_value(c, v)`` map-side,
         ``merge_combs(c1, c2)`` read-side.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> pairs = ctx.range(6).map(lambda i: (i % 2, i))
         >>> sums_counts = pairs.combine_by_key(lambda v: (v, 1),
@@ -201,9 +227,12 @@ class ShuffleMixin:
         return self._keywise(CombineLocal(create, merge_value), ReduceMerge(merge_combs),
                              partitioner, pcount, **shuffle_opts)
 
-    def reduce_by_key(self, reduction: Callable, partitioner: Callable | None = None,
-                      pcount: int | None = None, **shuffle_opts: Any):
+    def reduce_by_key(self: ShuffleMixin[tuple[K, V]], reduction: Callable[[V, V], V],
+                      partitioner: Callable | None = None, pcount: int | None = None,
+                      **shuffle_opts: Any) -> Dataset[tuple[K, V]]:
         """``(k, reduction over the key's values)``, combined map-side first.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> from operator import add
         >>> pairs = ctx.range(12).map(lambda i: (i % 3, 1))
@@ -214,8 +243,11 @@ class ShuffleMixin:
         return self._keywise(ReduceLocal(reduction), ReduceMerge(reduction), partitioner,
                              pcount, **shuffle_opts)
 
-    def nlargest_by_key(self, num: int, key: Any = None, **shuffle_opts: Any):
+    def nlargest_by_key(self: ShuffleMixin[tuple[K, V]], num: int, key: Any = None,
+                        **shuffle_opts: Any) -> Dataset[tuple[K, list[V]]]:
         """``(k, [up to num largest values])`` per key, largest first (by ``key(value)``).
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> sorted(ctx.range(6).key_by(lambda i: i % 2).nlargest_by_key(2).collect())
         [(0, [4, 2]), (1, [5, 3])]
@@ -224,8 +256,11 @@ class ShuffleMixin:
         return self.aggregate_by_key(TopLocal(num, heapq.nlargest, key_func),
                                      TopComb(num, heapq.nlargest, key_func), **shuffle_opts)
 
-    def nsmallest_by_key(self, num: int, key: Any = None, **shuffle_opts: Any):
+    def nsmallest_by_key(self: ShuffleMixin[tuple[K, V]], num: int, key: Any = None,
+                         **shuffle_opts: Any) -> Dataset[tuple[K, list[V]]]:
         """``(k, [up to num smallest values])`` per key, smallest first (by ``key(value)``).
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> sorted(ctx.range(6).key_by(lambda i: i % 2).nsmallest_by_key(2).collect())
         [(0, [0, 2]), (1, [1, 3])]
@@ -234,10 +269,13 @@ class ShuffleMixin:
         return self.aggregate_by_key(TopLocal(num, heapq.nsmallest, key_func),
                                      TopComb(num, heapq.nsmallest, key_func), **shuffle_opts)
 
-    def cogroup(self, other, *others, key: Any = None, partitioner: Callable | None = None,
-                pcount: int | None = None, **shuffle_opts: Any):
+    def cogroup(self, other: Dataset[Any], *others: Dataset[Any], key: Any = None,
+                partitioner: Callable | None = None, pcount: int | None = None,
+                **shuffle_opts: Any) -> Dataset[tuple[Any, list[list[Any]]]]:
         """``(k, [values of self, values of other, ...])`` for every key in any input; the
         values of each input come in no particular order.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> letters = ctx.collection([(0, 'a'), (2, 'b')])
         >>> groups = ctx.range(4).key_by(lambda i: i % 2).cogroup(letters)
@@ -246,10 +284,13 @@ class ShuffleMixin:
         """
         return self._cogroup((other, *others), key, partitioner, pcount, False, shuffle_opts)
 
-    def join(self, other, key: Any = None, partitioner: Callable | None = None,
-             pcount: int | None = None, **shuffle_opts: Any):
+    def join(self: ShuffleMixin[tuple[K, V]], other: Dataset[tuple[K, W]], key: Any = None,
+             partitioner: Callable | None = None, pcount: int | None = None,
+             **shuffle_opts: Any) -> Dataset[tuple[K, list[tuple[V, W]]]]:
         """Inner join: ``(k, [(v_self, v_other), ...])``, one record per key in both; the pairs
         of a key come in no particular order.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> numbers = ctx.range(4).key_by(lambda i: i % 2)
         >>> names = ctx.collection([(0, 'even'), (2, 'two')])
@@ -282,9 +323,12 @@ class ShuffleMixin:
         return union._keywise(None, make_merge(bounds), partitioner,
                               pcount if pcount is not None else max(total, 1), **shuffle_opts)
 
-    def distinct(self, pcount: int | None = None, key: Any = None, **shuffle_opts: Any):
+    def distinct(self, pcount: int | None = None, key: Any = None,
+                 **shuffle_opts: Any) -> Dataset[T]:
         """The elements without duplicates (one element per ``key`` when given); order within
         a partition is unspecified.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         >>> sorted(ctx.collection('abbccc').distinct().collect())
         ['a', 'b', 'c']
@@ -298,6 +342,8 @@ class ShuffleMixin:
     def count_distinct(self, pcount: int | None = None, **shuffle_opts: Any) -> int:
         """The number of distinct elements (exact, via a shuffle).
 
+        Action: runs a job with one shuffle; only the count reaches the driver.
+
         >>> ctx.collection('abbccc').count_distinct()
         3
         """
@@ -305,6 +351,9 @@ class ShuffleMixin:
 
     def count_distinct_approx(self, error_rate: float = 0.05) -> float:
         """An estimate of the number of distinct elements from HyperLogLog sketches.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         The relative standard error is about ``error_rate`` (``1.04 / sqrt(registers)``); one
         sketch per partition, merged exactly on the driver, so the estimate equals that of one
@@ -318,9 +367,11 @@ class ShuffleMixin:
         return (merged or HyperLogLog(p=p)).cardinality()
 
     def sort(self, key: Any = None, reverse: bool = False, pcount: int | None = None,
-             hd_distribution: bool = False, **shuffle_opts: Any):
+             hd_distribution: bool = False, **shuffle_opts: Any) -> Dataset[T]:
         """A dataset whose elements come out ordered by ``key(element)`` (descending with
         ``reverse``), partition after partition.
+
+        Lazy transformation with one shuffle (records move between workers once, by key).
 
         Each map task sorts its partition; the key ranges of the output partitions are drawn
         from evenly spaced keys of those sorted runs, so they are even without a separate

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, overload
 
-from bndl_dask.datasets.core import Partition
+from bndl_dask.datasets.core import K, Partition, T, V
 from bndl_dask.datasets.dataset import Dataset
 from bndl_dask.util.checks import positive_int
 
@@ -74,7 +74,7 @@ class SourcesMixin:
     """Dataset factories of ``ComputeContext``."""
 
     def range(self, start: int, stop: int | None = None, step: int = 1,
-              pcount: int | None = None):
+              pcount: int | None = None) -> Dataset[int]:
         """A dataset of ints like Python's ``range``; ``range(10)`` is ``0..9``.
 
         >>> ctx.range(10, pcount=3).collect(parts=True)
@@ -90,8 +90,15 @@ class SourcesMixin:
             start, stop = 0, start
         return RangeDataset(self, start, stop, step, pcount or self.default_pcount)
 
-    def collection(self, collection: Iterable | Mapping, pcount: int | None = None,
-                   psize: int | None = None):
+    @overload
+    def collection(self, collection: Mapping[K, V], pcount: int | None = None,
+                   psize: int | None = None) -> Dataset[tuple[K, V]]: ...
+    @overload
+    def collection(self, collection: Iterable[T], pcount: int | None = None,
+                   psize: int | None = None) -> Dataset[T]: ...
+
+    def collection(self, collection: Iterable[Any] | Mapping[Any, Any], pcount: int | None = None,
+                   psize: int | None = None) -> Dataset[Any]:
         """A dataset of the elements of a local collection, split into partitions.
 
         Sequences are sliced (a list gives list partitions, a str substrings); a dict gives its

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bndl_dask.datasets.core import DatasetCore, T
+
 try:  # numpy is optional: only mvstats() and histogram() need it
     import numpy as np
 except ImportError:  # pragma: no cover - numpy is installed where the tests run
@@ -266,35 +268,35 @@ class MultiVariateStats:
         return self._n
 
     @property
-    def mean(self):
+    def mean(self) -> np.ndarray:
         return self._mean
 
     @property
-    def min(self):
+    def min(self) -> np.ndarray:
         return self._min
 
     @property
-    def max(self):
+    def max(self) -> np.ndarray:
         return self._max
 
     @property
-    def variance(self):
+    def variance(self) -> np.ndarray:
         return self._m2 / self._n if self._n else self._nan()
 
     @property
-    def sample_variance(self):
+    def sample_variance(self) -> np.ndarray:
         return self._m2 / (self._n - 1) if self._n > 1 else self._nan()
 
     @property
-    def stdev(self):
+    def stdev(self) -> np.ndarray:
         return np.sqrt(self.variance)
 
     @property
-    def sample_stdev(self):
+    def sample_stdev(self) -> np.ndarray:
         return np.sqrt(self.sample_variance)
 
     @property
-    def skew(self):
+    def skew(self) -> np.ndarray:
         if self._n == 0:
             return self._nan()
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -302,7 +304,7 @@ class MultiVariateStats:
         return np.where(self._m2 == 0, np.nan, result)
 
     @property
-    def kurtosis(self):
+    def kurtosis(self) -> np.ndarray:
         if self._n == 0:
             return self._nan()
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -372,9 +374,12 @@ def _hist_comb(partials: Iterable) -> Any:
     return total
 
 
-class StatsMixin:
+class StatsMixin(DatasetCore[T]):
     def stats(self) -> Stats:
         """Count, mean, min, max, variance, stdev, skew and kurtosis in one pass.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         >>> ctx.range(5, 10).stats()
         <Stats count=5, mean=7.0, min=5.0, max=9.0, var=2.0, stdev=1.414..., skew=0.0, kurt=-1.3>
@@ -383,6 +388,9 @@ class StatsMixin:
 
     def mvstats(self, width: int | None = None) -> MultiVariateStats:
         """Per-column statistics of a dataset of equal-length vectors (needs numpy).
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         ``width`` defaults to the length of the first element (which runs a small job).
 
@@ -398,8 +406,11 @@ class StatsMixin:
         result = self.aggregate(_MvLocal(width), _mv_comb)
         return result if result is not None else MultiVariateStats(width)
 
-    def histogram(self, bins: int | Sequence = 10) -> tuple:
+    def histogram(self, bins: int | Sequence[float] = 10) -> tuple[list[float], list[int]]:
         """``(counts, edges)`` as numpy arrays, like ``numpy.histogram`` over all elements.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An int ``bins`` spreads that many equal bins between the minimum and maximum (found by
         running ``stats()`` first); a sequence gives the edges (sorted, duplicates dropped).
@@ -435,6 +446,9 @@ class StatsMixin:
     def variance(self) -> float:
         """The population variance (divided by n) of the numeric elements; NaN when empty.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         An action; one pass (``stats()``), each partition sends a small summary to the driver.
 
         >>> ctx.collection([1, 2, 3, 4]).variance()
@@ -444,6 +458,9 @@ class StatsMixin:
 
     def stdev(self) -> float:
         """The population standard deviation (sqrt of ``variance()``); NaN when empty.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An action; one pass, as ``variance()``.
 
@@ -455,6 +472,9 @@ class StatsMixin:
     def sample_variance(self) -> float:
         """The sample variance (divided by n - 1); NaN with fewer than two elements.
 
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
+
         An action; one pass, as ``variance()``.
 
         >>> ctx.collection([1, 2, 3, 4]).sample_variance()
@@ -465,6 +485,9 @@ class StatsMixin:
     def sample_stdev(self) -> float:
         """The sample standard deviation (sqrt of ``sample_variance()``); NaN with fewer than
         two elements.
+
+        Action: runs a job; each partition is reduced on its worker, only partial results
+        reach the driver.
 
         An action; one pass, as ``variance()``.
 

@@ -6,10 +6,17 @@ import io
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from bndl_dask.datasets.callables import bind
-from bndl_dask.datasets.core import ArgumentError, check_callable, check_datasets
+from bndl_dask.datasets.core import (
+    ArgumentError,
+    DatasetCore,
+    T,
+    U,
+    check_callable,
+    check_datasets,
+)
 from bndl_dask.datasets.narrow_nodes import (
     CartesianProductNode,
     CoalescedNode,
@@ -20,10 +27,17 @@ from bndl_dask.datasets.narrow_nodes import (
 )
 from bndl_dask.datasets.pipe import pipe_partition
 
+if TYPE_CHECKING:
+    from bndl_dask.datasets.core import Partition
+    from bndl_dask.datasets.dataset import Dataset
 
-class TransformationsMixin:
-    def map_partitions_with_part(self, func: Callable, *args: Any, **kwargs: Any):
+
+class TransformationsMixin(DatasetCore[T]):
+    def map_partitions_with_part(self, func: Callable[..., Iterable[U] | None], *args: Any,
+                                 **kwargs: Any) -> Dataset[U]:
         """Replace each partition's data by ``func(*args, partition, data, **kwargs)``.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> sums = ctx.range(6, pcount=3).map_partitions_with_part(
         ...     lambda part, data: [(part.idx, sum(data))])
@@ -33,8 +47,11 @@ class TransformationsMixin:
         check_callable(func)
         return self._derive(MapPartitionsNode, self, bind(func, args, kwargs))
 
-    def map_partitions_with_index(self, func: Callable, *args: Any, **kwargs: Any):
+    def map_partitions_with_index(self, func: Callable[..., Iterable[U] | None], *args: Any,
+                                  **kwargs: Any) -> Dataset[U]:
         """Replace each partition's data by ``func(*args, index, data, **kwargs)``.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(10, pcount=3).map_partitions_with_index(lambda i, p: [i]).collect()
         [0, 1, 2]
@@ -43,8 +60,17 @@ class TransformationsMixin:
         bound = bind(func, args, kwargs)
         return self.map_partitions_with_part(_WithIndex(bound))
 
-    def map_partitions(self, func: Callable, *args: Any, **kwargs: Any):
+    @overload
+    def map_partitions(self, func: Callable[[Iterable[T]], Iterable[U] | None]) -> Dataset[U]: ...
+    @overload
+    def map_partitions(self, func: Callable[..., Iterable[U] | None], arg: Any, /, *args: Any,
+                       **kwargs: Any) -> Dataset[U]: ...
+
+    def map_partitions(self, func: Callable[..., Iterable[U] | None], *args: Any,
+                       **kwargs: Any) -> Dataset[U]:
         """Replace each partition's data by ``func(*args, data, **kwargs)`` (None = empty).
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(10, pcount=3).map_partitions(lambda p: [len(p)]).collect()
         [3, 3, 4]
@@ -52,8 +78,16 @@ class TransformationsMixin:
         check_callable(func)
         return self.map_partitions_with_part(_DataOnly(bind(func, args, kwargs)))
 
-    def map(self, func: Callable, *args: Any, **kwargs: Any):
+    @overload
+    def map(self, func: Callable[[T], U]) -> Dataset[U]: ...
+    @overload
+    def map(self, func: Callable[..., U], arg: Any, /, *args: Any,
+            **kwargs: Any) -> Dataset[U]: ...
+
+    def map(self, func: Callable[..., U], *args: Any, **kwargs: Any) -> Dataset[U]:
         """``func(*args, element, **kwargs)`` for every element.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(4).map(str).collect()
         ['0', '1', '2', '3']
@@ -61,8 +95,10 @@ class TransformationsMixin:
         check_callable(func)
         return self.map_partitions(_Map(bind(func, args, kwargs)))
 
-    def starmap(self, func: Callable, *args: Any, **kwargs: Any):
+    def starmap(self, func: Callable[..., U], *args: Any, **kwargs: Any) -> Dataset[U]:
         """``func(*args, *element, **kwargs)`` for every element.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([(1, 2), (3, 4)]).starmap(lambda a, b: a * b).collect()
         [2, 12]
@@ -70,8 +106,19 @@ class TransformationsMixin:
         check_callable(func)
         return self.map_partitions(_StarMap(bind(func, args, kwargs)))
 
-    def flatmap(self, func: Callable | None = None, *args: Any, **kwargs: Any):
+    @overload
+    def flatmap(self, func: None = None) -> Dataset[Any]: ...
+    @overload
+    def flatmap(self, func: Callable[[T], Iterable[U]]) -> Dataset[U]: ...
+    @overload
+    def flatmap(self, func: Callable[..., Iterable[U]], arg: Any, /, *args: Any,
+                **kwargs: Any) -> Dataset[U]: ...
+
+    def flatmap(self, func: Callable[..., Iterable[Any]] | None = None, *args: Any,
+                **kwargs: Any) -> Dataset[Any]:
         """The items of ``func(*args, element)`` (or of the element itself) for every element.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection(['ab', 'cd']).flatmap().collect()
         ['a', 'b', 'c', 'd']
@@ -80,8 +127,10 @@ class TransformationsMixin:
         bound = bind(func, args, kwargs) if func is not None else None
         return self.map_partitions(_FlatMap(bound))
 
-    def pluck(self, ind: Any, default: Any = None):
+    def pluck(self, ind: Any, default: Any = None) -> Dataset[Any]:
         """``element[ind]`` (a list ``ind`` gives a tuple of items).
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([(1, 2), (3, 4)]).pluck(1).collect()
         [2, 4]
@@ -90,8 +139,17 @@ class TransformationsMixin:
         """
         return self.map_partitions(_Pluck(ind, default))
 
-    def filter(self, func: Callable | None = None, *args: Any, **kwargs: Any):
+    @overload
+    def filter(self, func: Callable[[T], object] | None = None) -> Dataset[T]: ...
+    @overload
+    def filter(self, func: Callable[..., object], arg: Any, /, *args: Any,
+               **kwargs: Any) -> Dataset[T]: ...
+
+    def filter(self, func: Callable[..., object] | None = None, *args: Any,
+               **kwargs: Any) -> Dataset[T]:
         """The elements for which ``func(*args, element)`` (or the element) is truthy.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(1, 100).filter(lambda i: i % 2).count()
         50
@@ -100,8 +158,10 @@ class TransformationsMixin:
         bound = bind(func, args, kwargs) if func is not None else None
         return self.map_partitions(_Filter(bound, star=False))
 
-    def starfilter(self, func: Callable, *args: Any, **kwargs: Any):
+    def starfilter(self, func: Callable[..., object], *args: Any, **kwargs: Any) -> Dataset[T]:
         """The elements for which ``func(*args, *element)`` is truthy.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([(1, 2), (3, 3)]).starfilter(lambda a, b: a == b).collect()
         [(3, 3)]
@@ -109,16 +169,20 @@ class TransformationsMixin:
         check_callable(func)
         return self.map_partitions(_Filter(bind(func, args, kwargs), star=True))
 
-    def glom(self):
+    def glom(self) -> Dataset[Iterable[T]]:
         """One element per partition: the partition's data as a collection.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(5, pcount=2).glom().collect()
         [range(0, 2), range(2, 5)]
         """
         return self.map_partitions(_glom)
 
-    def concat(self, sep: str | bytes):
+    def concat(self, sep: str | bytes) -> Dataset[Any]:
         """One element per partition: every element followed by ``sep``, joined.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection(['a', 'b', 'c'], pcount=2).concat('\\n').collect()
         ['a\\nb\\n', 'c\\n']
@@ -131,17 +195,21 @@ class TransformationsMixin:
             raise ValueError(f"sep must be str or bytes, not {type(sep).__name__}")
         return self.map_partitions(lambda part: [joiner.join(e + sep for e in part)])
 
-    def pipe(self, command: str | list, reader: Callable = io.IOBase.readlines,
-             writer: Callable = io.IOBase.writelines, **opts: Any):
+    def pipe(self, command: str | list[str], reader: Callable = io.IOBase.readlines,
+             writer: Callable = io.IOBase.writelines, **opts: Any) -> Dataset[bytes]:
         """Pipe each partition (bytes elements) through an external command.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.collection([b'ab\\n', b'cd\\n'], pcount=2).pipe('tr a-z A-Z').collect()
         [b'AB\\n', b'CD\\n']
         """
         return self.map_partitions(pipe_partition, command, reader, writer, opts)
 
-    def mask_partitions(self, mask: Callable):
+    def mask_partitions(self, mask: Callable[[Partition], object]) -> Dataset[T]:
         """Only the partitions for which ``mask(partition)`` is truthy (indices kept).
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(10, pcount=5).mask_partitions(lambda part: part.idx % 2 == 0).collect()
         [0, 1, 4, 5, 8, 9]
@@ -149,8 +217,10 @@ class TransformationsMixin:
         check_callable(mask, "mask")
         return self._derive(MaskedNode, self, mask)
 
-    def coalesce_parts(self, pcount: int):
+    def coalesce_parts(self, pcount: int) -> Dataset[T]:
         """At most ``pcount`` partitions, made of runs of consecutive partitions.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(100, pcount=10).coalesce_parts(3).pcount
         3
@@ -161,8 +231,10 @@ class TransformationsMixin:
             return self
         return self._derive(CoalescedNode, self, pcount)
 
-    def union(self, other, *others):
+    def union(self, other: Dataset[T], *others: Dataset[T]) -> Dataset[T]:
         """The partitions of this dataset, then those of the others.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(3).union(ctx.range(10, 13)).collect()
         [0, 1, 2, 10, 11, 12]
@@ -170,17 +242,22 @@ class TransformationsMixin:
         check_datasets("union", other, *others)
         return self._derive(UnionNode, [self, other, *others])
 
-    def zip(self, other):
+    def zip(self, other: Dataset[U]) -> Dataset[tuple[T, U]]:
         """Pairs of elements of corresponding partitions (same partition counts required); as
         Python's ``zip``, a partition pairs only as many elements as the shorter one has.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> ctx.range(3).zip(ctx.range(10, 13)).collect()
         [(0, 10), (1, 11), (2, 12)]
         """
         return self.zip_partitions(other, zip)
 
-    def zip_partitions(self, other, comb: Callable):
+    def zip_partitions(self, other: Dataset[Any],
+                       comb: Callable[[Iterable[T], Iterable[Any]], Iterable[U]]) -> Dataset[U]:
         """Partition ``i`` is ``comb(partition i of self, partition i of other)``.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> numbers = ctx.range(4, pcount=2)
         >>> numbers.zip_partitions(numbers, lambda a, b: [sum(a) + sum(b)]).collect()
@@ -190,8 +267,11 @@ class TransformationsMixin:
         check_datasets("zip", other)
         return self._derive(ZipPartitionsNode, [self, other], comb)
 
-    def product(self, other, *others, func: Callable = itertools.product):
+    def product(self, other: Dataset[Any], *others: Dataset[Any],
+                func: Callable[..., Iterable[Any]] = itertools.product) -> Dataset[Any]:
         """The cartesian product of partitions: ``func(data_self, data_other, ...)`` each.
+
+        Lazy transformation, narrow (computed partition by partition, fused into one task).
 
         >>> sorted(ctx.range(2).product(ctx.collection('ab')).collect())
         [(0, 'a'), (0, 'b'), (1, 'a'), (1, 'b')]

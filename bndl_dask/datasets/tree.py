@@ -6,12 +6,12 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bndl_dask.datasets.actions import EMPTY
-from bndl_dask.datasets.core import check_callable
+from bndl_dask.datasets.core import DatasetCore, T, U, check_callable
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -76,11 +76,15 @@ class _ReduceComb:
         return self.func(list(values))
 
 
-class TreeMixin:
-    def tree_aggregate(self, local: Callable, comb: Callable | None = None, depth: int = 2,
-                       scale: int | None = None, **shuffle_opts: Any) -> Any:
+class TreeMixin(DatasetCore[T]):
+    def tree_aggregate(self, local: Callable[[Iterable[T]], U],
+                       comb: Callable[[Iterable[U]], U] | None = None, depth: int = 2,
+                       scale: int | None = None, **shuffle_opts: Any) -> U:
         """Like ``aggregate``, but partials are combined on the workers in up to ``depth``
         shuffle rounds first.
+
+        Action: runs a job; partial results are combined on the workers in shuffle rounds,
+        the last few on the driver.
 
         >>> ctx.range(1000, pcount=100).tree_aggregate(sum)
         499500
@@ -109,9 +113,12 @@ class TreeMixin:
         except StopIteration:
             raise ValueError("dataset is empty") from None
 
-    def tree_combine(self, zero: Any, merge_value: Callable, merge_combs: Callable,
-                     **kwargs: Any) -> Any:
+    def tree_combine(self, zero: U, merge_value: Callable[[U, T], U],
+                     merge_combs: Callable[[U, U], U], **kwargs: Any) -> U:
         """``combine`` with partial results merged on the workers in rounds.
+
+        Action: runs a job; partial results are combined on the workers in shuffle rounds,
+        the last few on the driver.
 
         >>> letters = ctx.collection('abcab', pcount=8)
         >>> letters.tree_combine(set(), lambda s, c: s | {c}, set.union) == set('abc')
@@ -123,8 +130,11 @@ class TreeMixin:
                                    _ReduceComb(functools.partial(functools.reduce, merge_combs)),
                                    **kwargs)
 
-    def tree_reduce(self, reduction: Callable, **kwargs: Any) -> Any:
+    def tree_reduce(self, reduction: Callable[[T, T], T], **kwargs: Any) -> T:
         """``reduce`` with partial results merged on the workers in rounds.
+
+        Action: runs a job; partial results are combined on the workers in shuffle rounds,
+        the last few on the driver.
 
         >>> ctx.range(1, 6, pcount=4).tree_reduce(lambda a, b: a * b)
         120
