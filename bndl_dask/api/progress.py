@@ -241,10 +241,10 @@ class WidgetRenderer:
 
         self.widgets = ipywidgets
         self.link = link  # the job's page on the dashboard
-        self.box = None
-        self.title = None
+        self.box: Any = None  # ipywidgets, made by start()
+        self.title: Any = None
         self.bars: list[tuple[StageProgress, Any, Any]] = []
-        self.message = None
+        self.message: Any = None
 
     def start(self, progress: JobProgress) -> None:
         w = self.widgets

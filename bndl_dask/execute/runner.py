@@ -145,7 +145,7 @@ class JobRunner:
                 scheduler.abort()
             thread.join()
             job.signal_stop()
-            if recorder is not None:  # before the tasks let go of their results
+            if recorder is not None and self.feed is not None:  # before results are released
                 self.feed.ended(recorder, error)
             for task in job.tasks:
                 task.release()

@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from bndl_dask.execute.job import Task
+from bndl_dask.execute.job import RmiTask, Task
 from bndl_dask.execute.settings import SpeculationSettings
 from bndl_dask.worker.runtime import TaskMeta, interrupt_attempt, invoke
 
@@ -148,6 +148,8 @@ class Speculator:
             return
         remote = [d for d in deps if d.remote and d in state.dask]
         literals = {d: state.value_of(d) for d in deps if d not in remote}
+        if not isinstance(task, RmiTask):
+            return  # barriers run on the driver: nothing to copy
         spec = task.spec(remote, literals)
         label = sched.keys.labels[task]
         key = (f"{label}-{sched.token}-copy", sched.keys.rank[task],
@@ -170,10 +172,11 @@ class Speculator:
         _, task, generation, future = event
         sched = self.scheduler
         state = sched.state
-        if self.copies.get(task) is not future:
+        copy = self.copies.get(task)
+        if copy is None or copy is not future:
             return None
         if generation != sched.keys.generation.get(task) or task not in state.in_flight \
-                or future.status != "finished":
+                or copy.status != "finished":
             return None  # the original won, or was superseded, or the copy failed
         original = state.dask.get(task)
         state.dask[task] = future

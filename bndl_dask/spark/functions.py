@@ -46,7 +46,12 @@ class OnIterator:
         return self.func(iter(data))
 
 
-class OnIndexAndIterator(OnIterator):
+class OnIndexAndIterator:
+    """``mapPartitionsWithIndex``: calls ``func(index, iterator)``."""
+
+    def __init__(self, func: Callable):
+        self.func = func
+
     def __call__(self, index: int, data: Iterable) -> Any:
         return self.func(index, iter(data))
 

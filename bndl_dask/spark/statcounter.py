@@ -72,6 +72,10 @@ class BoundedFloat(float):
     (10.0, 8.0, 12.0, 0.95)
     """
 
+    confidence: float
+    low: float
+    high: float
+
     def __new__(cls, mean: float, confidence: float, low: float, high: float) -> BoundedFloat:
         bounded = super().__new__(cls, mean)
         bounded.confidence = confidence

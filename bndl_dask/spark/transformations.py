@@ -236,7 +236,7 @@ class TransformationsMixin:
         [[(2, 'b')], [(1, 'a'), (3, 'c')]]
         """
         return self._wrap(self.dataset.shuffle(
-            pcount=numPartitions or self.getNumPartitions(), partitioner=partitionFunc,
+            pcount=numPartitions or self.dataset.pcount, partitioner=partitionFunc,
             key=fn.first, bucket="list"))
 
     def repartitionAndSortWithinPartitions(self, numPartitions: int | None = None,

@@ -37,7 +37,7 @@ class BndlDashboardPlugin(SchedulerPlugin):
         self.board: JobBoard | None = None
         self.pages = False
 
-    def start(self, scheduler) -> None:
+    def start(self, scheduler) -> None:  # type: ignore[override]  # dask also takes a plain call
         self.board = JobBoard(self.max_jobs)
         try:
             self.pages = mount_pages(scheduler, self.board)

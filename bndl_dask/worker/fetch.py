@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Mapping
 
 from distributed.core import send_recv
 
@@ -94,7 +95,7 @@ async def _ask_one(pool, address: str, message: dict, connect_timeout: float,
         pool.reuse(address, comm)
 
 
-async def _give_up_on_the_unlisted(scheduler, asking: dict[str, asyncio.Future]) -> None:
+async def _give_up_on_the_unlisted(scheduler, asking: Mapping[str, asyncio.Future]) -> None:
     """Cancel the questions to holders the scheduler no longer lists, checking at once and then
     every ``WATCH_INTERVAL`` seconds while any is unanswered. dask's connect would retry a dead
     holder's address until the connect timeout, and a frozen holder (SIGSTOP) accepts the

@@ -60,7 +60,8 @@ class TaskMeta:
 
     __slots__ = ("key", "task_id", "label", "job", "final")
 
-    def __init__(self, key: str, task_id: Any, label: str, job: str = "", final: bool = False):
+    def __init__(self, key: str | tuple, task_id: Any, label: str | None, job: str = "",
+                 final: bool = False):
         self.key = key
         self.task_id = task_id
         self.label = label  # what the user sees in errors: the task, its dataset and call site
