@@ -67,7 +67,14 @@ def portable_hash(value: Any) -> int:
     >>> portable_hash(None), portable_hash(False), portable_hash(7)
     (0, 0, 7)
     """
-    fast = _BY_TYPE.get(type(value))
+    kind = type(value)
+    if kind is str:  # the commonest key after ints (which the shuffle writer hashes itself)
+        try:
+            data = value.encode()
+        except UnicodeEncodeError:
+            data = value.encode("utf-8", "surrogatepass")
+        return _crc32(data) | (_adler32(data) << 32)
+    fast = _BY_TYPE.get(kind)
     if fast is not None:
         return fast(value)
     return _general_hash(value)
