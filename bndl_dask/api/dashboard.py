@@ -13,7 +13,7 @@ True
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin
 
 from bndl_dask.api.executor import served_dashboard_link
@@ -25,8 +25,11 @@ from bndl_dask.worker.dashboard_plugin import PLUGIN_NAME, BndlDashboardPlugin
 
 logger = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from distributed import Client
 
-def register_dashboard(client, conf: Any) -> DashboardFeed | None:
+
+def register_dashboard(client: Client, conf: Any) -> DashboardFeed | None:
     """Install the page's scheduler plugin (once per scheduler) and return this driver's feed;
     None when the scheduler would not take the plugin (e.g. bndl_dask is not installed where it
     runs): jobs then run as before, without the page."""
@@ -41,7 +44,7 @@ def register_dashboard(client, conf: Any) -> DashboardFeed | None:
     return DashboardFeed(client, max_tasks=max_tasks)
 
 
-def jobs_page_link(ctx) -> str | None:
+def jobs_page_link(ctx: Any) -> str | None:
     """The address of the "BNDL jobs" page; None when no dashboard is served."""
     if getattr(ctx, "_dashboard_feed", None) is None:
         return None
@@ -52,7 +55,7 @@ def jobs_page_link(ctx) -> str | None:
     return urljoin(link, PAGE) if link else None
 
 
-def job_page_link(ctx, job: Job) -> str | None:
+def job_page_link(ctx: Any, job: Job) -> str | None:
     """The address of ``job``'s page on the dashboard; None when no dashboard is served."""
     link = jobs_page_link(ctx)
     feed = getattr(ctx, "_dashboard_feed", None)

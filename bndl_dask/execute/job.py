@@ -14,6 +14,8 @@ from bndl_dask.execute.lifecycle import Lifecycle
 from bndl_dask.worker.runtime import DepRef
 
 if TYPE_CHECKING:
+    from bndl_dask.execute.context import ExecutionContext
+    from bndl_dask.execute.scheduler import Scheduler
     from bndl_dask.execute.spec import SharedPickles
     from bndl_dask.worker.identity import WorkerHandle
 
@@ -29,7 +31,7 @@ class Job(Lifecycle):
     (True, 3)
     """
 
-    def __init__(self, ctx, tasks: Sequence[Task], name: str | None = None,
+    def __init__(self, ctx: ExecutionContext | None, tasks: Sequence[Task], name: str | None = None,
                  desc: str | None = None):
         super().__init__(name, desc)
         self.id = next(_job_ids)
@@ -68,8 +70,8 @@ class Task(Lifecycle):
     #: RmiTask and its kind run inside dask as one batch; plain Tasks are driven by the scheduler.
     remote = False
 
-    def __init__(self, ctx, task_id: Any, *, priority: Any = None, name: str | None = None,
-                 desc: str | None = None, group: Any = None):
+    def __init__(self, ctx: ExecutionContext | None, task_id: Any, *, priority: Any = None,
+                 name: str | None = None, desc: str | None = None, group: Any = None):
         super().__init__(name or f"task {_format_id(task_id)}",
                          desc or f"unknown task {_format_id(task_id)}")
         self.ctx = ctx
@@ -89,7 +91,7 @@ class Task(Lifecycle):
 
     # -- to implement ---------------------------------------------------------------------------
 
-    def execute(self, scheduler, worker: WorkerHandle) -> concurrent.futures.Future:
+    def execute(self, scheduler: Scheduler, worker: WorkerHandle) -> concurrent.futures.Future:
         raise NotImplementedError(f"{type(self).__name__} does not implement execute()")
 
     def locality(self, workers: Sequence[WorkerHandle]) -> Iterable[tuple[WorkerHandle, int]]:
@@ -214,9 +216,9 @@ class RmiTask(Task):
         subclass brings its own ``execute()``, which the scheduler then calls when it is ready."""
         return type(self).execute is RmiTask.execute
 
-    def __init__(self, ctx, task_id: Any, method: Callable, args: Sequence = (),
-                 kwargs: dict | None = None, *, priority: Any = None, name: str | None = None,
-                 desc: str | None = None, group: Any = None):
+    def __init__(self, ctx: ExecutionContext | None, task_id: Any, method: Callable,
+                 args: Sequence = (), kwargs: dict | None = None, *, priority: Any = None,
+                 name: str | None = None, desc: str | None = None, group: Any = None):
         super().__init__(ctx, task_id, priority=priority, name=name, desc=desc, group=group)
         self.method = method
         self.args = tuple(args)
@@ -251,7 +253,7 @@ class RmiTask(Task):
                 f"level or avoid capturing objects such as locks, sockets or open files."
             ) from exc
 
-    def execute(self, scheduler, worker: WorkerHandle) -> concurrent.futures.Future:
+    def execute(self, scheduler: Scheduler, worker: WorkerHandle) -> concurrent.futures.Future:
         # RmiTasks are submitted to dask by the scheduler as a batch; calling execute directly
         # runs one synchronously through the same path.
         return scheduler.execute_remote(self, worker)
@@ -275,7 +277,7 @@ class BarrierTask(RmiTask):
     ``finish(*results)`` makes of them.
     """
 
-    def __init__(self, ctx, task_id: Any, dependencies: Sequence[Task],
-                 finish: Callable[..., Any] | None = None, **kwargs):
+    def __init__(self, ctx: ExecutionContext | None, task_id: Any, dependencies: Sequence[Task],
+                 finish: Callable[..., Any] | None = None, **kwargs: Any):
         kwargs.setdefault("group", "hidden")
         super().__init__(ctx, task_id, finish or _gather_results, tuple(dependencies), **kwargs)

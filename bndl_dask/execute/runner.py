@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bndl_dask.execute.dashboard_feed import DashboardFeed
 from bndl_dask.execute.exceptions import FailedDependency
@@ -21,6 +21,9 @@ from bndl_dask.execute.spans import JobSpans
 from bndl_dask.util import config
 from bndl_dask.worker.identity import WorkerHandle
 from bndl_dask.worker.runtime import in_task
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 class JobObserver(Protocol):
@@ -62,7 +65,7 @@ class JobRunner:
     [1]
     """
 
-    def __init__(self, client, conf: Mapping[str, Any], *,
+    def __init__(self, client: Client, conf: Mapping[str, Any], *,
                  job_workers: Callable[[], list[WorkerHandle]],
                  check_running: Callable[[], None] = lambda: None,
                  record: Callable[[Job], None] = lambda job: None,

@@ -28,7 +28,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dask._task_spec import TaskRef
 
@@ -67,6 +67,9 @@ from bndl_dask.worker.runtime import (
 
 logger = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 
 class Scheduler:
     """Runs ``tasks`` on ``workers``; calls ``done(task)`` for every task that succeeds, ``done``
@@ -89,7 +92,7 @@ class Scheduler:
 
     def __init__(self, tasks: Iterable[Task], done: Callable[[Any], None],
                  workers: Sequence[WorkerHandle], concurrency: int | None = 1,
-                 attempts: int = 1, *, client=None,
+                 attempts: int = 1, *, client: Client | None = None,
                  on_outcome: Callable[[Task, TaskOutcome], None] | None = None,
                  job_id: int = 0, whole_cluster: bool = False, prefetch: int | None = None,
                  settings: ExecuteSettings | None = None,

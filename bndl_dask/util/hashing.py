@@ -13,6 +13,7 @@ fast path gives exactly the value of the general one (``_general_hash``).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 _MASK = (1 << 61) - 1
@@ -55,8 +56,8 @@ def _tuple_hash(value: tuple) -> int:
 
 
 #: exact types whose portable hash has a direct function (subclasses take the general path)
-_BY_TYPE = {int: hash, float: hash, bool: hash, str: _str_hash, tuple: _tuple_hash,
-            bytes: _digest}
+_BY_TYPE: dict[type, Callable[[Any], int]] = {
+    int: hash, float: hash, bool: hash, str: _str_hash, tuple: _tuple_hash, bytes: _digest}
 
 
 def portable_hash(value: Any) -> int:
