@@ -34,6 +34,13 @@ def test_range_partitions(ctx):
     assert ctx.collection(range(1000)).collect() == list(range(1000))
 
 
+@pytest.mark.parametrize("args", [(5, 0), (0,), (3, 3), (5, 0, -2), (-3, 4), (10, -10, -3),
+                                  (0, 10, 4)])
+def test_range_is_pythons_range(ctx, args):
+    # range(5, 0) once gave 0..4: a stop of 0 was taken for "no stop given"
+    assert ctx.range(*args, pcount=3).collect() == list(range(*args))
+
+
 def test_collection_sources(ctx):
     letters = ctx.collection(string.ascii_lowercase)
     assert letters.first() == "a"

@@ -79,6 +79,8 @@ class SourcesMixin:
 
         >>> ctx.range(10, pcount=3).collect(parts=True)
         [range(0, 3), range(3, 6), range(6, 10)]
+        >>> ctx.range(5, 0).collect(), ctx.range(5, 0, -2).collect()
+        ([], [5, 3, 1])
         """
         positive_int("pcount", pcount)
         for name, value in (("start", start), ("stop", stop), ("step", step)):
@@ -86,7 +88,7 @@ class SourcesMixin:
                 raise TypeError(f"range {name} must be an int, got {value!r}")
         if step == 0:
             raise ValueError("range step must not be zero")
-        if not stop:
+        if stop is None:  # range(n); range(5, 0) is empty, as Python's
             start, stop = 0, start
         return RangeDataset(self, start, stop, step, pcount or self.default_pcount)
 
