@@ -1,5 +1,6 @@
 """Long-running use: 1,000 consecutive small jobs leak no memory, threads or file descriptors,
-on the driver or on the workers.
+on the driver or on the workers. It takes one to two minutes, so it runs on demand:
+``python -m pytest -m long tests/test_leaks.py``.
 
 Resources are measured after a warm-up (imports, connection pools, dask's caches fill during
 the first jobs) and again after the run; the bounds leave room for allocator noise but not for
@@ -59,8 +60,11 @@ def _measure(ctx) -> tuple[dict, dict]:
     return _usage(), workers
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
-def test_thousand_jobs_leak_nothing(make_ctx):
+def test_thousand_jobs_leak_nothing(make_ctx, request):
+    if "long" not in (request.config.option.markexpr or ""):
+        pytest.skip("long run: python -m pytest -m long tests/test_leaks.py")
     ctx = make_ctx(worker_count=2)
     ctx.await_workers(2)
     for i in range(WARM_UP):
