@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bndl_dask.execute.job import Job, Task
 
 from bndl_dask.api.dashboard import job_page_link
+from bndl_dask.execute.job_records import ending_state
 
 #: seconds between two renderings of the same job (at most ~10 updates a second)
 RENDER_INTERVAL = 0.1
@@ -159,12 +160,8 @@ class JobProgress:
             if self.finished is not None:
                 return
             self.finished = time.monotonic()
-            if error is None:
-                self.state = "done"
-            elif isinstance(error, GeneratorExit):
-                self.state = "stopped"
-            else:
-                self.state = "failed"
+            self.state = ending_state(error)
+            if self.state == "failed":
                 self.error = f"{type(error).__name__}: {error}".strip().rstrip(":")
             self.version += 1
 

@@ -50,6 +50,18 @@ def _format_error(error: BaseException | None) -> tuple[str, str]:
     return line.strip().rstrip(":"), remote
 
 
+def ending_state(error: BaseException | None) -> str:
+    """How a job that ended with ``error`` (None: it did not raise) is shown: done, stopped
+    (the caller closed its iterator) or failed.
+
+    >>> ending_state(None), ending_state(GeneratorExit()), ending_state(ValueError())
+    ('done', 'stopped', 'failed')
+    """
+    if error is None:
+        return "done"
+    return "stopped" if isinstance(error, GeneratorExit) else "failed"
+
+
 def _seconds(task: Task) -> float | None:
     """How long the task has run (from having its inputs to its result), None before."""
     if task.started_on is None:
@@ -90,12 +102,8 @@ class JobRecorder:
         self._lock = threading.Lock()  # the feed's thread and the job's end both record
 
     def end(self, error: BaseException | None) -> None:
-        if error is None:
-            self.state = "done"
-        elif isinstance(error, GeneratorExit):
-            self.state = "stopped"
-        else:
-            self.state = "failed"
+        self.state = ending_state(error)
+        if self.state == "failed":
             self.error = _format_error(error)
 
     def _failures(self) -> dict[Task, list[tuple[str | None, BaseException | None]]]:
