@@ -383,9 +383,6 @@ class ActionsMixin(DatasetCore[T]):
         """Every partition folded from a copy of ``zero`` with ``op``, then those folds folded
         from ``zero`` on the driver (Spark's ``fold``); ``zero`` itself on an empty dataset.
 
-        Action: runs a job; each partition is reduced on its worker, only partial results
-        reach the driver.
-
         An action; one pass, each partition sends one value to the driver. ``zero`` should be
         the identity of ``op`` (it is used once per partition plus once on the driver).
 
@@ -400,8 +397,6 @@ class ActionsMixin(DatasetCore[T]):
 
     def is_empty(self) -> bool:
         """Whether the dataset has no elements.
-
-        Action: runs jobs over as few partitions as needed; those elements reach the driver.
 
         An action that computes as little as it can: partitions in growing rounds (1, 2, 4,
         ... as ``take`` does), stopping after the round that finds an element; only a boolean

@@ -143,9 +143,6 @@ class ApproximateMixin(DatasetCore[T]):
         """The number of elements as ``BoundedValue(value, low, high)``: exact when every
         partition finishes within ``timeout`` seconds, else estimated from those that did.
 
-        Action: runs a job; each partition is reduced on its worker, only partial results
-        reach the driver.
-
         An action (one pass; each partition sends a number to the driver) that returns after
         at most about ``timeout`` seconds and cancels what is left.
 

@@ -35,8 +35,6 @@ class ForEachMixin(DatasetCore[T]):
     def foreach(self, func: Callable[[T], object]) -> None:
         """Call ``func(element)`` for every element on the workers; returns None.
 
-        Action: runs a job; nothing but completion reaches the driver.
-
         An action for side effects (writing to a store, adding to an accumulator); one pass,
         narrow, nothing but completion travels to the driver. Return values are discarded.
 
@@ -52,8 +50,6 @@ class ForEachMixin(DatasetCore[T]):
     def foreach_partition(self, func: Callable[[Iterator[T]], object]) -> None:
         """Call ``func(iterator over a partition's elements)`` once per partition on the
         workers; returns None.
-
-        Action: runs a job; nothing but completion reaches the driver.
 
         An action for side effects that want a partition at a time (one connection per
         partition, say); one pass, narrow.

@@ -99,9 +99,6 @@ class KeyedOperationsMixin(DatasetCore[T]):
     def count_by_key(self: KeyedOperationsMixin[tuple[K, V]]) -> Counter[K]:
         """A Counter of key -> number of pairs with that key (a dict subclass).
 
-        Action: runs a job; each partition is reduced on its worker, only partial results
-        reach the driver.
-
         An action; one pass, each partition sends its own Counter to the driver, so the
         result (one entry per distinct key) must fit there.
 
@@ -113,9 +110,6 @@ class KeyedOperationsMixin(DatasetCore[T]):
     def reduce_by_key_locally(self: KeyedOperationsMixin[tuple[K, V]],
                               func: Callable[[V, V], V]) -> dict[K, V]:
         """A dict of key -> ``func`` reduced over the key's values.
-
-        Action: runs a job; each partition is reduced on its worker, only partial results
-        reach the driver.
 
         An action without a shuffle: every partition reduces to a dict on its worker and the
         dicts are merged on the driver, so the result (one entry per distinct key) must fit
@@ -129,8 +123,6 @@ class KeyedOperationsMixin(DatasetCore[T]):
 
     def lookup(self: KeyedOperationsMixin[tuple[K, V]], key: K) -> list[V]:
         """A list of the values of the pairs whose key is ``key`` (in partition order).
-
-        Action: runs a job; the partitions' results are collected to the driver.
 
         An action. When this dataset is the output of a key-wise shuffle (``reduce_by_key``,
         ``group_by_key``, a join, ...), only the one partition that can hold the key is

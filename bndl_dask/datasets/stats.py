@@ -446,9 +446,6 @@ class StatsMixin(DatasetCore[T]):
     def variance(self) -> float:
         """The population variance (divided by n) of the numeric elements; NaN when empty.
 
-        Action: runs a job; each partition is reduced on its worker, only partial results
-        reach the driver.
-
         An action; one pass (``stats()``), each partition sends a small summary to the driver.
 
         >>> ctx.collection([1, 2, 3, 4]).variance()
@@ -458,9 +455,6 @@ class StatsMixin(DatasetCore[T]):
 
     def stdev(self) -> float:
         """The population standard deviation (sqrt of ``variance()``); NaN when empty.
-
-        Action: runs a job; each partition is reduced on its worker, only partial results
-        reach the driver.
 
         An action; one pass, as ``variance()``.
 
@@ -472,9 +466,6 @@ class StatsMixin(DatasetCore[T]):
     def sample_variance(self) -> float:
         """The sample variance (divided by n - 1); NaN with fewer than two elements.
 
-        Action: runs a job; each partition is reduced on its worker, only partial results
-        reach the driver.
-
         An action; one pass, as ``variance()``.
 
         >>> ctx.collection([1, 2, 3, 4]).sample_variance()
@@ -485,9 +476,6 @@ class StatsMixin(DatasetCore[T]):
     def sample_stdev(self) -> float:
         """The sample standard deviation (sqrt of ``sample_variance()``); NaN with fewer than
         two elements.
-
-        Action: runs a job; each partition is reduced on its worker, only partial results
-        reach the driver.
 
         An action; one pass, as ``variance()``.
 
