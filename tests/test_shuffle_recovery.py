@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 
+import dask
 import pytest
 from distributed import Event, Queue
 
@@ -78,8 +79,15 @@ def rctx():
         ctx.stop()
 
 
-@pytest.mark.parametrize("how", ["shuffle", "sort"])
-def test_reader_recovers_lost_map_output(rctx, how):
+@pytest.mark.parametrize("how,per_task", [("shuffle", None), ("sort", None), ("shuffle", 2)])
+def test_reader_recovers_lost_map_output(rctx, how, per_task):
+    """``per_task`` 2: each writer task writes two map partitions, and the reader names a lost
+    one by its partition's id (the task's alias)."""
+    with dask.config.set({"bndl.execute.partitions_per_task": per_task}):
+        _recover_lost_map_output(rctx, how)
+
+
+def _recover_lost_map_output(rctx, how):
     ctx = rctx
     _wait_for_workers(ctx, 3)  # a previous test's victim is back (the nanny restarts it)
     run_id = os.urandom(4).hex()

@@ -144,7 +144,9 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin, Execu
                 f"dask Client, not {type(address).__name__}")
         try:
             self.client.register_plugin(
-                BndlWorkerPlugin(switch_interval=switch_interval), name=PLUGIN_NAME)
+                BndlWorkerPlugin(switch_interval=switch_interval,
+                                 dask_profiler=bool(self.conf.get("bndl.execute.dask_profiler"))),
+                name=PLUGIN_NAME)
             self._dashboard_feed = register_dashboard(self.client, self.conf)
         except BaseException:
             self.stop()

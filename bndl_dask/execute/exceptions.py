@@ -99,6 +99,7 @@ def invocation_error(
     except Exception:
         wrapped = InvocationException(message)
     _copy_fields(original, wrapped)
+    wrapped.__dict__.pop("__notes__", None)  # in the message already: not printed twice
     wrapped.remote_traceback = remote_traceback
     wrapped.worker = worker
     wrapped.task = task

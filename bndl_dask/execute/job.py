@@ -69,6 +69,9 @@ class Task(Lifecycle):
 
     #: RmiTask and its kind run inside dask as one batch; plain Tasks are driven by the scheduler.
     remote = False
+    #: other ids the task answers to, e.g. in ``DependenciesFailed`` (a task that computes
+    #: several partitions is named by each partition's id)
+    aliases: tuple = ()
 
     def __init__(self, ctx: ExecutionContext | None, task_id: Any, *, priority: Any = None,
                  name: str | None = None, desc: str | None = None, group: Any = None):

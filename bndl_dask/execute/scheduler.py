@@ -128,6 +128,9 @@ class Scheduler:
         self._fetcher = LeafFetcher(
             self.client, self.settings.result_prefetch if prefetch is None else prefetch)
         self._by_id = {task.id: task for task in self.tasks}
+        for task in self.tasks:
+            for alias in task.aliases:
+                self._by_id.setdefault(alias, task)
         self._events: queue.Queue = queue.Queue()
         self._lock = threading.RLock()
         self._aborted: BaseException | None = None

@@ -13,8 +13,11 @@ from bndl_dask.planning.shuffle_release import release_shuffles
 from bndl_dask.planning.tasks import (
     SHUFFLE_INPUT_PREFIX,
     Computed,
+    UnbatchedBarrier,
     compute_partition,
+    compute_partitions,
     write_partition,
+    write_partitions,
 )
 from bndl_dask.worker.manifest import writer_task_id
 from bndl_dask.worker.runtime import in_task
@@ -25,24 +28,68 @@ if TYPE_CHECKING:
 
 
 class PartitionTask(RmiTask):
-    """Computes one partition; its locality is the partition's."""
+    """Computes one partition, or several of one stage (``parts``); its locality is theirs.
 
-    def __init__(self, ctx, task_id, method, args, kwargs, part: Partition,
-                 pickles: SharedPickles | None = None, **options: Any):
+    A task of several partitions answers to each partition's task id (``aliases``), so that a
+    reader that lost partition ``i``'s shuffle output names it as usual.
+    """
+
+    def __init__(self, ctx, task_id, method, args, kwargs, parts: Sequence[Partition],
+                 pickles: SharedPickles | None = None, aliases: Sequence[Any] = (),
+                 **options: Any):
         super().__init__(ctx, task_id, method, args, kwargs, **options)
         self.pickles = pickles
-        self.part = part
-        self.part_idx = part.idx
+        self.parts: list[Partition] = list(parts)
+        self.part_idx = self.parts[0].idx
+        self.part_idxs = [part.idx for part in self.parts]
+        self.aliases = tuple(aliases)
+
+    @property
+    def batched(self) -> bool:
+        """Whether the task computes several partitions (its value is then a ``Batch``)."""
+        return len(self.part_idxs) > 1
 
     def release(self) -> None:
         super().release()
         # ctx.jobs keeps finished jobs: don't let them keep datasets (caches, broadcasts) alive
-        self.part = None
+        self.parts = []
 
     def locality(self, workers):
         by_name = {w.name: w for w in workers}
-        return [(by_name[name], value) for name, value in self.part.locality(workers).items()
-                if name in by_name]
+        return [(by_name[name], value)
+                for name, value in self.parts[0].locality(workers).items() if name in by_name]
+
+
+#: a stage with more partitions than this many per task slot runs several partitions per task
+TASKS_PER_SLOT = 8
+
+
+def partitions_per_task(count: int, slots: int, setting: int | None = None) -> int:
+    """How many of a stage's ``count`` partitions one task computes on ``slots`` task slots.
+
+    dask spends about a millisecond of scheduler and driver time per task, more than many
+    partitions take to compute; a stage of many more partitions than slots therefore runs in
+    about ``TASKS_PER_SLOT`` tasks per slot (enough for the slots to even out uneven
+    partitions). ``setting`` (``bndl.execute.partitions_per_task``) fixes the number instead.
+
+    >>> partitions_per_task(16, 2), partitions_per_task(64, 2), partitions_per_task(2000, 2)
+    (1, 4, 125)
+    >>> partitions_per_task(2000, 2, setting=1)
+    1
+    """
+    if setting is not None:
+        return max(int(setting), 1)
+    target = max(slots, 1) * TASKS_PER_SLOT
+    return 1 if count <= target else -(-count // target)
+
+
+def _span(parts: Sequence[Partition]) -> str:
+    first, last = parts[0].idx, parts[-1].idx
+    if len(parts) == 1:
+        return f"partition {first}"
+    if last - first + 1 == len(parts):
+        return f"partitions {first}-{last}"
+    return f"{len(parts)} partitions from {first} to {last}"
 
 
 class JobPlanner:
@@ -59,7 +106,12 @@ class JobPlanner:
         self._skipped: set[str] = set()
         #: the datasets (and shuffle writers) of the job, pickled once for all its tasks
         self.pickles = SharedPickles()
-        self._live_addresses = {w.address for w in ctx._worker_snapshot()}
+        workers = ctx._worker_snapshot()
+        self._workers = workers
+        self._live_addresses = {w.address for w in workers}
+        concurrency = ctx.conf.get("bndl.execute.concurrency")
+        self._slots = sum(min(w.nthreads, concurrency or w.nthreads) for w in workers)
+        self._per_task_setting = ctx.conf.get("bndl.execute.partitions_per_task")
 
     def _add(self, task: Task) -> Task:
         self.tasks.append(task)
@@ -117,16 +169,20 @@ class JobPlanner:
         writers = []
         writer = shuffle.shuffle_writer()
         self.pickles.share(writer)
-        for part in shuffle.src.parts():
-            inputs = self._inputs(self._prepare_chain(part, skipped))
+        for parts, inputs in self._stage(shuffle.src.parts(), skipped):
+            method, first = (write_partition, parts[0]) if len(parts) == 1 else \
+                (write_partitions, parts)
             writers.append(self._add(PartitionTask(
-                self.ctx, writer_task_id(shuffle.id, part.idx), write_partition, (part, writer),
-                inputs,
-                part=part, pickles=self.pickles, priority=len(self.tasks),
-                name=f"{self.name} shuffle-write",
-                desc=f"shuffle write {part.idx} of {shuffle!r} ({shuffle.callsite})")))
+                self.ctx, writer_task_id(shuffle.id, parts[0].idx), method, (first, writer),
+                inputs, parts=parts, pickles=self.pickles,
+                aliases=[writer_task_id(shuffle.id, part.idx) for part in parts[1:]],
+                priority=len(self.tasks), name=f"{self.name} shuffle-write",
+                desc=f"shuffle write of {_span(parts)} of {shuffle!r} ({shuffle.callsite})")))
+        finish = shuffle.barrier_finish()
+        if any(task.batched for task in writers):
+            finish = UnbatchedBarrier(finish)
         barrier = BarrierTask(self.ctx, (shuffle.id + ".b", len(writers)), writers,
-                              finish=shuffle.barrier_finish(), priority=len(self.tasks),
+                              finish=finish, priority=len(self.tasks),
                               name=f"{self.name} barrier",
                               desc=f"barrier of {shuffle!r}")
         self.barriers[shuffle.id] = self._add(barrier)
@@ -136,14 +192,43 @@ class JobPlanner:
                 task.mark_done()
         return barrier
 
-    def partition_task(self, part: Partition, transform: Callable | None) -> PartitionTask:
-        inputs = self._inputs(self._prepare_chain(part))
+    def _stage(self, parts: Sequence[Partition], skipped: bool = False,
+               batch: bool = True) -> list[tuple[list[Partition], dict[str, BarrierTask]]]:
+        """The partitions of one stage cut into the tasks that compute them, each with its
+        shuffle inputs: consecutive partitions with the same inputs and locality share a task,
+        up to ``partitions_per_task`` of them (one each without ``batch``)."""
+        size = partitions_per_task(len(parts), self._slots, self._per_task_setting) \
+            if batch else 1
+        groups: list[tuple[list[Partition], dict[str, BarrierTask], Any]] = []
+        for part in parts:
+            inputs = self._inputs(self._prepare_chain(part, skipped))
+            if size == 1:
+                groups.append(([part], inputs, None))
+                continue
+            signature = (tuple(inputs), tuple(sorted(part.locality(self._workers).items())))
+            if groups and len(groups[-1][0]) < size and groups[-1][2] == signature:
+                groups[-1][0].append(part)
+            else:
+                groups.append(([part], inputs, signature))
+        return [(group, inputs) for group, inputs, _ in groups]
+
+    def final_tasks(self, parts: Sequence[Partition],
+                    transform: Callable | None) -> list[PartitionTask]:
+        """The tasks of the job's last stage. Partitions are batched only under a
+        ``transform`` (whose results are small): whole partitions come back one at a time."""
         if transform is not None:
             self.pickles.share(transform)
-        return self._add(PartitionTask(
-            self.ctx, part.id, compute_partition, (part, transform), inputs, part=part,
-            pickles=self.pickles, priority=len(self.tasks), name=self.name,
-            desc=f"{self.name}: partition {part.idx} of {part.dset!r} ({part.dset.callsite})"))
+        tasks = []
+        for group, inputs in self._stage(parts, batch=transform is not None):
+            method, first = (compute_partition, group[0]) if len(group) == 1 else \
+                (compute_partitions, group)
+            dset = group[0].dset
+            tasks.append(self._add(PartitionTask(
+                self.ctx, group[0].id, method, (first, transform), inputs, parts=group,
+                pickles=self.pickles, aliases=[part.id for part in group[1:]],
+                priority=len(self.tasks), name=self.name,
+                desc=f"{self.name}: {_span(group)} of {dset!r} ({dset.callsite})")))
+        return tasks
 
     def assign_stages(self, final: Sequence[Task]) -> None:
         """Group tasks by stage: 1 is the first stage executed, barriers are 'hidden'."""
@@ -170,7 +255,7 @@ def plan_job(dset: Dataset, parts: Sequence[int] | None, name: str,
     planner = JobPlanner(ctx, name, f"{name} at {dset.callsite}")
     all_parts = dset.parts()
     targets = all_parts if parts is None else [all_parts[i] for i in parts]
-    final = [planner.partition_task(part, transform) for part in targets]
+    final = planner.final_tasks(targets, transform)
     planner.assign_stages(final)
     job = Job(ctx, planner.tasks, name=name, desc=planner.desc)
     return job, final, planner
@@ -199,7 +284,8 @@ def run_dataset(dset: Dataset, parts: Sequence[int] | None = None, ordered: bool
     if transform is None:  # whole partitions come back: hold only a few ahead of the consumer
         prefetch = int(ctx.conf.get("bndl.compute.icollect_buffer") or 4)
     limit = max_result_size(ctx.conf.get("bndl.execute.max_result_size")) if gather else None
-    bound = ResultBound(limit, f"{name} of {dset!r} ({dset.callsite})", len(final)) \
+    bound = ResultBound(limit, f"{name} of {dset!r} ({dset.callsite})",
+                        sum(len(task.part_idxs) for task in final)) \
         if limit else None
     final_set = set(final)
     try:
@@ -211,10 +297,16 @@ def run_dataset(dset: Dataset, parts: Sequence[int] | None = None, ordered: bool
                     if cached is not None:
                         cached._cache_locations[idx] = computed.address
                 if task in final_set:
-                    if bound is not None:
-                        bound.add(computed.value)
-                    yield task.part_idx, computed.value
+                    if task.batched:
+                        values = zip(task.part_idxs, computed.value)
+                    else:
+                        values = ((task.part_idx, computed.value),)
                     del computed
+                    for idx, value in values:
+                        if bound is not None:
+                            bound.add(value)
+                        yield idx, value
+                    del values
                     forget = getattr(task.future, "forget", None)
                     if forget is not None:
                         forget()  # consumed: don't keep it until the job ends

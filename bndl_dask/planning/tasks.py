@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bndl_dask.worker.runtime import current_worker, task_context
@@ -57,6 +58,65 @@ def write_partition(part, writer: Callable, **inputs: Any) -> Computed:
     context = _install_inputs(inputs)
     manifest = writer(part.idx, part.compute())
     return Computed(manifest, context["cached"], current_worker().address)
+
+
+class Batch(list):
+    """The values of a task that computed several partitions, one per partition, in order."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (Batch, (list(self),))
+
+
+def compute_partitions(parts: list, transform: Callable, **inputs: Any) -> Computed:
+    """``compute_partition`` for several partitions in one task: their values as a ``Batch``."""
+    context = _install_inputs(inputs)
+    values = Batch()
+    for part in parts:
+        with _naming(part, parts):
+            values.append(transform(part.idx, part.compute()))
+    return Computed(values, context["cached"], current_worker().address)
+
+
+def write_partitions(parts: list, writer: Callable, **inputs: Any) -> Computed:
+    """``write_partition`` for several map partitions in one task: a ``Batch`` of manifests."""
+    context = _install_inputs(inputs)
+    manifests = Batch()
+    for part in parts:
+        with _naming(part, parts):
+            manifests.append(writer(part.idx, part.compute()))
+    return Computed(manifests, context["cached"], current_worker().address)
+
+
+@contextmanager
+def _naming(part, parts: list) -> Iterator[None]:
+    """Say which partition of a batch an error came from (the task names the whole batch)."""
+    try:
+        yield
+    except Exception as exc:
+        exc.add_note(f"in partition {part.idx} (this task computed partitions "
+                     f"{parts[0].idx}-{parts[-1].idx})")
+        raise
+
+
+class UnbatchedBarrier:
+    """A barrier's ``finish`` that sees one writer result per map partition, also where a
+    task wrote several (a ``Batch`` of manifests), then applies ``finish`` (None: the list)."""
+
+    __slots__ = ("finish",)
+
+    def __init__(self, finish: Callable | None):
+        self.finish = finish
+
+    def __call__(self, *results: Any) -> Any:
+        flat: list = []
+        for result in results:
+            if isinstance(result, Computed) and isinstance(result.value, Batch):
+                flat.extend(result.value)
+            else:
+                flat.append(result)
+        return flat if self.finish is None else self.finish(*flat)
 
 
 def shuffle_inputs() -> dict[str, Any]:

@@ -188,11 +188,12 @@ def check_dask_config() -> None:
 _POSITIVE_INTS = {
     "bndl.execute.attempts": 1,
     "bndl.execute.concurrency": 1,
+    "bndl.execute.partitions_per_task": 1,
     "bndl.dashboard.max_jobs": 1,
     "bndl.dashboard.max_tasks": 1,
 }
 #: of those, settings for which null means "bndl decides" (concurrency: the workers' threads)
-_NULLABLE = {"bndl.execute.concurrency"}
+_NULLABLE = {"bndl.execute.concurrency", "bndl.execute.partitions_per_task"}
 
 
 def check_value(key: str, value: Any) -> Any:

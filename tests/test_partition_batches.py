@@ -1,0 +1,96 @@
+"""Several partitions per task: a stage with many more partitions than task slots runs in
+fewer tasks (planning/jobs.py ``partitions_per_task``), with the same results, per-partition
+errors and caching as one task per partition."""
+
+from __future__ import annotations
+
+from operator import add
+
+import dask
+import pytest
+
+from bndl_dask.planning.jobs import PartitionTask, partitions_per_task
+
+
+def _job_tasks(ctx) -> list:
+    return [t for t in ctx.jobs[-1].tasks if isinstance(t, PartitionTask)]
+
+
+def test_many_partitions_run_in_few_tasks(ctx):
+    slots = sum(w.nthreads for w in ctx.workers)
+    dset = ctx.range(2000, pcount=400)
+    assert dset.count() == 2000
+    tasks = _job_tasks(ctx)
+    assert len(tasks) <= 8 * slots + 1
+    assert sorted(i for t in tasks for i in t.part_idxs) == list(range(400))
+    assert dset.map(lambda i: i * 2).sum() == 2 * sum(range(2000))
+
+
+def _index_and_sum(idx, data):
+    return idx, sum(data)
+
+
+def test_results_keep_partition_order(ctx):
+    dset = ctx.range(500, pcount=250)
+    results = list(dset._run(ordered=True, name="sums", transform=_index_and_sum))
+    assert results == [(i, (i, 2 * i + 2 * i + 1)) for i in range(250)]
+    assert len(_job_tasks(ctx)) < 250
+    assert ctx.range(300, pcount=300).map(str).take(5) == ["0", "1", "2", "3", "4"]
+    assert ctx.range(300, pcount=300).first() == 0
+
+
+def test_collect_runs_a_task_per_partition(ctx):
+    # whole partitions come back one task at a time (icollect's memory bound)
+    assert ctx.range(400, pcount=200).collect() == list(range(400))
+    assert len(_job_tasks(ctx)) == 200
+
+
+def test_key_wise_operations_with_batched_stages(ctx):
+    pairs = ctx.range(3000, pcount=100).map(lambda i: (i % 37, 1))
+    counts = pairs.reduce_by_key(add, pcount=100)
+    assert dict(counts.collect()) == {k: len(range(k, 3000, 37)) for k in range(37)}
+    left = ctx.range(600, pcount=90).map(lambda i: (i % 50, i))
+    right = ctx.range(50, pcount=60).map(lambda k: (k, str(k)))
+    assert left.join(right, pcount=80).map(lambda kv: len(kv[1])).sum() == 600
+    assert ctx.range(1000, pcount=120).map(lambda i: -i).sort(pcount=70).collect() == \
+        sorted(-i for i in range(1000))
+
+
+def test_error_names_its_partition(ctx):
+    with dask.config.set({"bndl.execute.partitions_per_task": 10}):
+        with pytest.raises(ZeroDivisionError) as info:
+            ctx.range(100, pcount=100).map(lambda i: 1 // (i - 57)).count()
+    assert "in partition 57 (this task computed partitions 50-59)" in str(info.value)
+
+
+def test_cached_partitions_are_read_from_the_cache(ctx):
+    computed = ctx.accumulator(0)
+
+    def note(i):
+        nonlocal computed
+        computed += 1
+        return i
+
+    dset = ctx.range(600, pcount=120).map(note).cache()
+    try:
+        assert dset.count() == 600
+        assert dset.sum() == sum(range(600))
+        assert computed.value == 600  # the second job read every partition from the cache
+    finally:
+        dset.uncache()
+
+
+def test_setting_fixes_the_partitions_per_task(ctx):
+    with dask.config.set({"bndl.execute.partitions_per_task": 3}):
+        assert ctx.range(10, pcount=10).count() == 10
+    assert [t.part_idxs for t in _job_tasks(ctx)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    with dask.config.set({"bndl.execute.partitions_per_task": 0}):
+        with pytest.raises(ValueError, match="partitions_per_task"):
+            ctx.range(10, pcount=10).count()
+
+
+def test_partitions_per_task():
+    assert partitions_per_task(16, 2) == 1
+    assert partitions_per_task(17, 2) == 2
+    assert partitions_per_task(2000, 200) == 2
+    assert partitions_per_task(5, 2, setting=4) == 4
