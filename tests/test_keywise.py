@@ -224,3 +224,18 @@ def test_keywise_over_many_small_blocks(ctx, serialization):
             k: Fraction(sum(range(k, n, keys)), 3) for k in range(keys)}
     joined = pairs.join(ctx.range(keys).map(lambda k: (k, str(k))), **opts)
     assert joined.map(lambda kv: len(kv[1])).sum() == n
+
+
+def test_reduce_by_key_combines_map_side_within_bounded_buckets(ctx):
+    # tiny blocks: a bucket's dict is written out every 1,024 keys, so the map side holds
+    # partial reductions of each key in several blocks; the read side must merge them all
+    pairs = ctx.range(200_000, pcount=2).map(lambda i: ((i * 7919) % 30_000, 1))
+    sums = pairs.reduce_by_key(operator.add, pcount=3, block_size_mb=0.01)
+    expected: dict = {}
+    for i in range(200_000):
+        k = (i * 7919) % 30_000
+        expected[k] = expected.get(k, 0) + 1
+    assert dict(sums.collect()) == expected
+    # and with a reduction that is not operator.add (the general loop)
+    assert dict(pairs.reduce_by_key(lambda a, b: a + b, block_size_mb=0.01).collect()) == \
+        expected

@@ -81,13 +81,13 @@ def rctx():
 
 @pytest.mark.parametrize("how,per_task", [("shuffle", None), ("sort", None), ("shuffle", 2)])
 def test_reader_recovers_lost_map_output(rctx, how, per_task):
-    """``per_task`` 2: each writer task writes two map partitions, and the reader names a lost
-    one by its partition's id (the task's alias)."""
+    """``per_task`` 2: each writer task writes two map partitions as one output, named by the
+    first; the reader names it, and the task re-runs both partitions."""
     with dask.config.set({"bndl.execute.partitions_per_task": per_task}):
-        _recover_lost_map_output(rctx, how)
+        _recover_lost_map_output(rctx, how, per_task or 1)
 
 
-def _recover_lost_map_output(rctx, how):
+def _recover_lost_map_output(rctx, how, per_task):
     ctx = rctx
     _wait_for_workers(ctx, 3)  # a previous test's victim is back (the nanny restarts it)
     run_id = os.urandom(4).hex()
@@ -133,7 +133,8 @@ def _recover_lost_map_output(rctx, how):
     ran = Counter(Queue(f"ran-{run_id}", client=ctx.client).get(batch=True))
     assert sorted(ran) == list(range(6)), ran
     rerun = sorted(idx for idx, count in ran.items() if count > 1)
-    assert rerun == lost_maps, (rerun, lost_maps, victim_name)
+    lost_partitions = sorted(i for first in lost_maps for i in range(first, first + per_task))
+    assert rerun == lost_partitions, (rerun, lost_maps, victim_name)
     if how == "sort":  # and the ranges are still whole and in order
         assert [x for part in result.collect(parts=True) for x in part] == \
             sorted((i * 2 for i in range(60)), reverse=True)

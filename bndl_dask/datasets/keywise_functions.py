@@ -30,7 +30,7 @@ def sorted_items(groups: dict) -> list:
 
 def _reduce_pairs(pairs, func, acc: dict) -> dict:
     """Fold every ``(k, v)`` of ``pairs`` into ``acc[k]`` with ``func`` (the hot loop of
-    reduce_by_key and combine_by_key's read side)."""
+    reduce_by_key's and combine_by_key's read side)."""
     get = acc.get
     missing = _MISSING
     if func is operator.add:  # the common case: the loop is ~10% cheaper without the call
@@ -42,17 +42,6 @@ def _reduce_pairs(pairs, func, acc: dict) -> dict:
             old = get(k, missing)
             acc[k] = v if old is missing else func(old, v)
     return acc
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ReduceLocal:
-    """Map side of reduce_by_key: one ``(k, v)`` per key of the partition."""
-
-    func: Any
-
-    def __call__(self, data):
-        with gc_paused():  # map-side steps run before the writer (which pauses it too)
-            return list(_reduce_pairs(data, self.func, {}).items())
 
 
 @dataclass(frozen=True, slots=True, eq=False)

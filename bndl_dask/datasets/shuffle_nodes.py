@@ -7,6 +7,7 @@ stay on their workers; output partition ``i`` pulls bucket ``i`` from every hold
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
@@ -82,12 +83,23 @@ class ShuffleNode(DatasetCore):
     #: operations), so that ``lookup(key)`` needs only the key's partition
     partitioned_by_key = False
 
+    #: reduce_by_key's reduction, applied map-side as the pairs are bucketed (None: none)
+    map_reduce: Callable | None = None
+
+    def map_group(self, map_idx: int) -> int:
+        """Which input map partition ``map_idx`` belongs to where the read side tells inputs
+        apart by map partition (cogroup and join); 0 for every other shuffle. A task that
+        computes several map partitions writes them as one only within a group."""
+        bounds = getattr(self.merge, "bounds", None)
+        return bisect_right(bounds, map_idx) if bounds else 0
+
     def shuffle_writer(self) -> ShuffleWriter:
         # sorted buckets are sorted map-side only where a combiner needs sorted input: the read
         # side sorts anyway, and timsort merges already sorted runs cheaply
         writer = ShuffleWriter(self.id, self._pcount, self.placement, self.key, self.kind,
                                self.comb, self.sorts, self.block_size, self.serialization,
-                               self.compression, pairs=self.element_shape == "pairs")
+                               self.compression, pairs=self.element_shape == "pairs",
+                               reduce=self.map_reduce)
         if self.element_shape is None:
             return writer
         return ExplainingWriter(writer, self.element_shape, f"{self!r} ({self.callsite})")

@@ -45,7 +45,6 @@ from bndl_dask.datasets.keywise_functions import (
     Group,
     HllLocal,
     KeyWith,
-    ReduceLocal,
     ReduceMerge,
     TopComb,
     TopLocal,
@@ -148,7 +147,7 @@ class ShuffleMixin(DatasetCore[T]):
                              **shuffle_opts)
 
     def _keywise(self, local: Callable | None, merge: Callable, partitioner, pcount,
-                 **shuffle_opts: Any):
+                 map_reduce: Callable | None = None, **shuffle_opts: Any):
         check_callable(partitioner, "partitioner", optional=True)
         if local is not None:
             local = ExplainingLocal(local, f"{self!r} ({user_callsite()})")
@@ -159,6 +158,7 @@ class ShuffleMixin(DatasetCore[T]):
                                 _first, "list", merge=merge, **shuffle_opts)
         shuffled.element_shape = "pairs"
         shuffled.partitioned_by_key = True
+        shuffled.map_reduce = map_reduce
         return shuffled
 
     def group_by(self, key: Callable[[T], K], partitioner: Callable | None = None,
@@ -240,8 +240,9 @@ class ShuffleMixin(DatasetCore[T]):
         [(0, 4), (1, 4), (2, 4)]
         """
         check_callable(reduction, "reduction")
-        return self._keywise(ReduceLocal(reduction), ReduceMerge(reduction), partitioner,
-                             pcount, **shuffle_opts)
+        # combined map-side as the pairs are bucketed (ShuffleWriter's reduce)
+        return self._keywise(None, ReduceMerge(reduction), partitioner, pcount,
+                             map_reduce=reduction, **shuffle_opts)
 
     def nlargest_by_key(self: ShuffleMixin[tuple[K, V]], num: int, key: Any = None,
                         **shuffle_opts: Any) -> Dataset[tuple[K, list[V]]]:

@@ -169,7 +169,7 @@ class JobPlanner:
         writers = []
         writer = shuffle.shuffle_writer()
         self.pickles.share(writer)
-        for parts, inputs in self._stage(shuffle.src.parts(), skipped):
+        for parts, inputs in self._stage(shuffle.src.parts(), skipped, group=shuffle.map_group):
             method, first = (write_partition, parts[0]) if len(parts) == 1 else \
                 (write_partitions, parts)
             writers.append(self._add(PartitionTask(
@@ -192,11 +192,13 @@ class JobPlanner:
                 task.mark_done()
         return barrier
 
-    def _stage(self, parts: Sequence[Partition], skipped: bool = False,
-               batch: bool = True) -> list[tuple[list[Partition], dict[str, BarrierTask]]]:
+    def _stage(self, parts: Sequence[Partition], skipped: bool = False, batch: bool = True,
+               group: Callable[[int], Any] | None = None,
+               ) -> list[tuple[list[Partition], dict[str, BarrierTask]]]:
         """The partitions of one stage cut into the tasks that compute them, each with its
-        shuffle inputs: consecutive partitions with the same inputs and locality share a task,
-        up to ``partitions_per_task`` of them (one each without ``batch``)."""
+        shuffle inputs: consecutive partitions with the same inputs, locality and ``group``
+        (of their index) share a task, up to ``partitions_per_task`` of them (one each without
+        ``batch``)."""
         size = partitions_per_task(len(parts), self._slots, self._per_task_setting) \
             if batch else 1
         groups: list[tuple[list[Partition], dict[str, BarrierTask], Any]] = []
@@ -205,7 +207,8 @@ class JobPlanner:
             if size == 1:
                 groups.append(([part], inputs, None))
                 continue
-            signature = (tuple(inputs), tuple(sorted(part.locality(self._workers).items())))
+            signature = (tuple(inputs), tuple(sorted(part.locality(self._workers).items())),
+                         group(part.idx) if group is not None else None)
             if groups and len(groups[-1][0]) < size and groups[-1][2] == signature:
                 groups[-1][0].append(part)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -80,13 +81,28 @@ def compute_partitions(parts: list, transform: Callable, **inputs: Any) -> Compu
 
 
 def write_partitions(parts: list, writer: Callable, **inputs: Any) -> Computed:
-    """``write_partition`` for several map partitions in one task: a ``Batch`` of manifests."""
+    """``write_partition`` for several map partitions in one task: a ``Batch`` of manifests.
+
+    A writer that ``merges_partitions`` writes them as one map output, named by the first
+    partition (fewer, larger blocks; a map-side combine spans them all); the planner batches
+    only partitions the read side need not tell apart.
+    """
     context = _install_inputs(inputs)
+    if getattr(writer, "merges_partitions", False):
+        data = itertools.chain.from_iterable(_computed(part, parts) for part in parts)
+        manifest = writer(parts[0].idx, data)
+        return Computed(Batch([manifest]), context["cached"], current_worker().address)
     manifests = Batch()
     for part in parts:
         with _naming(part, parts):
             manifests.append(writer(part.idx, part.compute()))
     return Computed(manifests, context["cached"], current_worker().address)
+
+
+def _computed(part, parts: list) -> Iterator:
+    """``part``'s data, its errors named as ``_naming`` does (the writer pulls it lazily)."""
+    with _naming(part, parts):
+        yield from part.compute() or ()
 
 
 @contextmanager
