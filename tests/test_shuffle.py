@@ -250,6 +250,26 @@ def test_block_store_spills_the_oldest_and_reads_them_back(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_block_store_spills_early_under_memory_pressure(tmp_path):
+    """Within its budget, the store still moves blocks to disk while the process is over what
+    it may use (dask would otherwise pause the worker with the shuffle half written)."""
+    from bndl_dask.worker import blockstore
+
+    over = [0]
+    store = blockstore.BlockStore(limit=10**9, directory=str(tmp_path),
+                                  pressure=lambda: over[0])
+    block = b"x" * (blockstore._PRESSURE_CHECK_BYTES // 2)
+    store.put(("a", 0), block)
+    store.put(("a", 1), block)
+    assert store.spilled_count == 0  # no pressure: everything stays in memory
+    over[0] = len(block) + 1  # a bit more than one block over
+    store.put(("a", 2), block)
+    store.put(("a", 3), block)  # the second put reaches the check
+    assert store.spilled_count == 2 and store.memory_bytes == 2 * len(block)
+    assert bytes(store.get(("a", 0))) == block  # the oldest went to disk and reads back
+    store.close()
+
+
 def test_fetch_timeouts_are_settings():
     """Shuffle, sort, cache and broadcast reads wait as long as bndl.worker's settings say."""
     import dask.config

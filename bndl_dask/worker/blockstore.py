@@ -30,9 +30,13 @@ class BlockStore:
     >>> store.close()
     """
 
-    def __init__(self, limit: int, directory: str | None = None):
+    def __init__(self, limit: int, directory: str | None = None,
+                 pressure: Callable[[], int] | None = None):
         self.limit = limit
         self._directory = directory
+        #: bytes the process is over what it may use (0: fine): blocks then go to disk early
+        self._pressure = pressure
+        self._unchecked = 0  # bytes put since pressure was last asked
         self._own_dir: str | None = None
         self._lock = threading.RLock()
         #: blocks moved to disk so far
@@ -60,6 +64,23 @@ class BlockStore:
     def put(self, key: Hashable, blob: bytes) -> None:
         with self._lock:
             self._buffer[key] = blob
+            self._unchecked += len(blob)
+            if self._pressure is not None and self._unchecked >= _PRESSURE_CHECK_BYTES:
+                self._unchecked = 0
+                self._relieve(self._pressure())
+
+    def _relieve(self, excess: int) -> None:
+        """Move the oldest blocks to disk until ``excess`` bytes are out of memory.
+
+        The budget alone is not enough: the process holds more than blocks (the running
+        tasks' records, dask itself), and dask pauses a worker whose memory passes
+        ``distributed.worker.memory.pause`` of its limit. A paused worker starts no task, and
+        the running ones keep putting blocks: a shuffle larger than memory would wait forever.
+        """
+        fast = self._buffer.fast
+        while excess > 0 and len(fast):
+            _, _, weight = fast.evict()
+            excess -= int(weight)
 
     def get(self, key: Hashable) -> bytes:
         """The block stored under ``key`` (a bytearray once it was spilled: zict reads files
@@ -98,6 +119,10 @@ class BlockStore:
             if self._own_dir:
                 shutil.rmtree(self._own_dir, ignore_errors=True)
                 self._own_dir = None
+
+
+#: bytes put between two looks at the process's memory (each costs a system call)
+_PRESSURE_CHECK_BYTES = 4 * 2**20
 
 
 def _size(key: Hashable, blob: bytes) -> int:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import dask.config
+import psutil
 from distributed import get_worker
 from distributed.protocol import to_serialize
 
@@ -48,7 +50,7 @@ class WorkerServices:
         memory_limit = worker.memory_manager.memory_limit or 4 * 2**30
         budget = int(memory_limit * limit_pct / 100)
         directory = getattr(worker, "local_directory", None)
-        self.blocks = BlockStore(budget, directory)
+        self.blocks = BlockStore(budget, directory, memory_pressure(worker))
         # cached partitions kept as Python objects (cache() without serialization)
         self.objects: dict[Hashable, Any] = {}
         self.broadcasts: dict[str, Any] = {}
@@ -175,3 +177,23 @@ def services_for(worker) -> WorkerServices:
 def local_blocks() -> BlockStore:
     """Inside a task: the block store of the worker it runs on."""
     return services_for(get_worker()).blocks
+
+
+def memory_pressure(worker) -> Callable[[], int] | None:
+    """For a worker with a memory limit: a function giving how many bytes its process is above
+    the share of the limit at which dask starts spilling its own data
+    (``distributed.worker.memory.spill``, else ``target``, else 70%); None without a limit.
+    The block store moves that many bytes of blocks to disk when asked."""
+    limit = worker.memory_manager.memory_limit
+    if not limit:
+        return None
+    fraction = next((f for f in (dask.config.get("distributed.worker.memory.spill", None),
+                                 dask.config.get("distributed.worker.memory.target", None))
+                     if f), 0.7)
+    threshold = int(limit * float(fraction))
+    process = psutil.Process()
+
+    def excess() -> int:
+        return max(process.memory_info().rss - threshold, 0)
+
+    return excess
