@@ -94,3 +94,40 @@ def test_partitions_per_task():
     assert partitions_per_task(17, 2) == 2
     assert partitions_per_task(2000, 200) == 2
     assert partitions_per_task(5, 2, setting=4) == 4
+
+
+class _Stub:
+    """A partition in a chain: ``start_fetch`` only where the real one reads a shuffle."""
+
+    def __init__(self, name, sources=(), reads_shuffle=False, cached=False, started=None):
+        self.name = name
+        self.sources = list(sources)
+        self.dset = type("D", (), {"_cache_options": {} if cached else None})()
+        if reads_shuffle:
+            self.start_fetch = lambda: started.append(name)
+
+    def source_partitions(self):
+        return self.sources
+
+
+def test_the_next_partitions_shuffle_input_is_fetched_ahead():
+    from bndl_dask.planning.tasks import start_fetches
+
+    started: list = []
+    left = _Stub("left-shuffle", reads_shuffle=True, started=started)
+    behind_cache = _Stub("cached-shuffle", reads_shuffle=True, started=started)
+    cached = _Stub("cached", [behind_cache], cached=True)
+    union = _Stub("union", [_Stub("map", [left]), cached])
+    start_fetches(union)
+    assert started == ["left-shuffle"]  # not through the cached dataset
+
+
+def test_batched_readers_give_the_same_answers(ctx):
+    pairs = ctx.range(5000, pcount=40).map(lambda i: (i % 101, i))
+    with dask.config.set({"bndl.execute.partitions_per_task": 5}):
+        grouped = dict(pairs.group_by_key(pcount=40).map_values(sorted).collect())
+        sums = dict(pairs.reduce_by_key(add, pcount=40).collect())
+        counted = pairs.group_by_key(pcount=40).count()
+    assert grouped == {k: list(range(k, 5000, 101)) for k in range(101)}
+    assert sums == {k: sum(range(k, 5000, 101)) for k in range(101)}
+    assert counted == 101

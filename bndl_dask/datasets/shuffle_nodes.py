@@ -26,12 +26,24 @@ from bndl_dask.worker.range_shuffle import (
     merge_range,
     range_limits,
 )
-from bndl_dask.worker.shuffle_fetch import fetch_bucket
+from bndl_dask.worker.runtime import task_context
+from bndl_dask.worker.shuffle_fetch import fetch_bucket, start_bucket
 from bndl_dask.worker.shuffle_writer import ShuffleWriter
 from bndl_dask.worker.sorting import sort_records
 
 
 class ShufflePartition(Partition):
+    def start_fetch(self) -> None:
+        """Ask the other workers for this partition's bucket now (a task of several partitions
+        calls this for the next one before it computes the current one); ``_compute`` then
+        reads the answer."""
+        manifests = shuffle_inputs().get(self.dset.id)
+        if manifests is None or any(m is None for m in manifests):
+            return  # _compute says what is missing
+        started = task_context().setdefault("started_buckets", {})
+        if self.id not in started:
+            started[self.id] = start_bucket(self.dset.id, self.idx, manifests)
+
     def _compute(self) -> Iterable:
         dset = self.dset
         manifests = shuffle_inputs().get(dset.id)
@@ -40,7 +52,8 @@ class ShufflePartition(Partition):
             # have the scheduler run the writers now, then this task again
             raise DependenciesFailed({None: [writer_task_id(dset.id, idx)
                                              for idx in range(dset.map_count)]})
-        blobs = fetch_bucket(dset.id, self.idx, manifests)
+        pending = task_context().get("started_buckets", {}).pop(self.id, None)
+        blobs = fetch_bucket(dset.id, self.idx, manifests, pending)
         with gc_paused():
             return dset.merge(decode_blocks(blobs, dset.serialization, dset.compression))
 

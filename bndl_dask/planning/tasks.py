@@ -74,7 +74,9 @@ def compute_partitions(parts: list, transform: Callable, **inputs: Any) -> Compu
     """``compute_partition`` for several partitions in one task: their values as a ``Batch``."""
     context = _install_inputs(inputs)
     values = Batch()
-    for part in parts:
+    for i, part in enumerate(parts):
+        if i + 1 < len(parts):
+            start_fetches(parts[i + 1])  # its shuffle input travels while this one computes
         with _naming(part, parts):
             values.append(transform(part.idx, part.compute()))
     return Computed(values, context["cached"], current_worker().address)
@@ -89,18 +91,37 @@ def write_partitions(parts: list, writer: Callable, **inputs: Any) -> Computed:
     """
     context = _install_inputs(inputs)
     if getattr(writer, "merges_partitions", False):
-        data = itertools.chain.from_iterable(_computed(part, parts) for part in parts)
+        data = itertools.chain.from_iterable(_computed(i, parts) for i in range(len(parts)))
         manifest = writer(parts[0].idx, data)
         return Computed(Batch([manifest]), context["cached"], current_worker().address)
     manifests = Batch()
-    for part in parts:
+    for i, part in enumerate(parts):
+        if i + 1 < len(parts):
+            start_fetches(parts[i + 1])
         with _naming(part, parts):
             manifests.append(writer(part.idx, part.compute()))
     return Computed(manifests, context["cached"], current_worker().address)
 
 
-def _computed(part, parts: list) -> Iterator:
-    """``part``'s data, its errors named as ``_naming`` does (the writer pulls it lazily)."""
+def start_fetches(part) -> None:
+    """Start fetching the shuffle buckets ``part`` reads (the partitions in its narrow chain
+    that can ``start_fetch``); not through a cached dataset, which may not need its input."""
+    stack = [part]
+    while stack:
+        current = stack.pop()
+        start = getattr(current, "start_fetch", None)
+        if start is not None:
+            start()
+        elif current.dset._cache_options is None:
+            stack.extend(current.source_partitions())
+
+
+def _computed(i: int, parts: list) -> Iterator:
+    """Partition ``parts[i]``'s data, its errors named as ``_naming`` does (the writer pulls it
+    lazily), the next partition's shuffle input fetched meanwhile."""
+    part = parts[i]
+    if i + 1 < len(parts):
+        start_fetches(parts[i + 1])
     with _naming(part, parts):
         yield from part.compute() or ()
 

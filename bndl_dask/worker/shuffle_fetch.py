@@ -19,35 +19,59 @@ from bndl_dask.worker.manifest import Manifest, writer_task_id
 from bndl_dask.worker.services import services_for
 
 
+class PendingBucket:
+    """A bucket whose blocks on other workers are already being fetched (``start_bucket``)."""
+
+    __slots__ = ("shuffle_id", "bucket_idx", "local_keys", "by_holder", "names", "remote")
+
+    def __init__(self, shuffle_id: str, bucket_idx: int, manifests: Sequence[Any]):
+        dask_worker = get_worker()
+        self.shuffle_id = shuffle_id
+        self.bucket_idx = bucket_idx
+        by_holder: dict[str, list] = {}
+        self.names: dict[str, str] = {}
+        for item in manifests:
+            manifest = item.value if not isinstance(item, Manifest) else item
+            count = manifest.counts[bucket_idx]
+            if not count:
+                continue
+            self.names[manifest.address] = manifest.worker
+            keys = by_holder.setdefault(manifest.address, [])
+            for seq in range(count):
+                keys.append(("shuffle", shuffle_id, manifest.map_idx, bucket_idx, seq))
+        self.local_keys = by_holder.pop(dask_worker.address, None)
+        self.by_holder = by_holder
+        self.remote = start_fetch(dask_worker, {
+            address: {"op": "bndl_get_blocks", "keys": keys}
+            for address, keys in by_holder.items()}) if by_holder else None
+
+
+def start_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any]) -> PendingBucket:
+    """Ask the other holders of bucket ``bucket_idx`` for their blocks now; ``fetch_bucket``
+    with the result reads them (a task computing several partitions fetches the next one's
+    bucket while it computes the current one)."""
+    return PendingBucket(shuffle_id, bucket_idx, manifests)
+
+
 def fetch_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any],
-                 ) -> Iterator[tuple[int, bytes]]:
+                 pending: PendingBucket | None = None) -> Iterator[tuple[int, bytes]]:
     """``(map_idx, blob)`` for every block of bucket ``bucket_idx``: this worker's own blocks
     first, read while the other holders' blocks are on their way (one request per holder, all
-    sent at once), then those. Blocks of one map task come in order.
+    sent at once, or already sent by ``start_bucket``: ``pending``), then those. Blocks of one
+    map task come in order.
 
     ``manifests`` are the barrier's results (``Computed`` objects whose ``value`` is a
     ``Manifest``, or Manifests). Raises ``DependenciesFailed`` naming the writers whose blocks
     could not be had, once every block that could be had was yielded.
     """
+    if pending is None:
+        pending = PendingBucket(shuffle_id, bucket_idx, manifests)
     dask_worker = get_worker()
     services = services_for(dask_worker)
     local_address = dask_worker.address
-    by_holder: dict[str, list] = {}
-    names: dict[str, str] = {}
-    for item in manifests:
-        manifest = item.value if not isinstance(item, Manifest) else item
-        count = manifest.counts[bucket_idx]
-        if not count:
-            continue
-        names[manifest.address] = manifest.worker
-        keys = by_holder.setdefault(manifest.address, [])
-        for seq in range(count):
-            keys.append(("shuffle", shuffle_id, manifest.map_idx, bucket_idx, seq))
+    by_holder, names = pending.by_holder, pending.names
+    local_keys, remote = pending.local_keys, pending.remote
     lost: dict[str, set[int]] = {}
-    local_keys = by_holder.pop(local_address, None)
-    remote = start_fetch(dask_worker, {
-        address: {"op": "bndl_get_blocks", "keys": keys}
-        for address, keys in by_holder.items()}) if by_holder else None
     try:
         for key in local_keys or ():
             try:
