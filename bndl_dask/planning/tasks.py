@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bndl_dask.util.checks import add_note
 from bndl_dask.worker.runtime import current_worker, task_context
 
 SHUFFLE_INPUT_PREFIX = "shuffle:"
@@ -132,8 +133,8 @@ def _naming(part, parts: list) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        exc.add_note(f"in partition {part.idx} (this task computed partitions "
-                     f"{parts[0].idx}-{parts[-1].idx})")
+        add_note(exc, f"in partition {part.idx} (this task computed partitions "
+                      f"{parts[0].idx}-{parts[-1].idx})")
         raise
 
 

@@ -23,3 +23,21 @@ def positive_int(name: str, value: Any) -> int | None:
     if value <= 0:
         raise ValueError(f"{name} must be at least 1, got {value}")
     return value
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` where Python has it (3.11+), else the same ``__notes__`` list
+    (bndl's error messages include the notes either way).
+
+    >>> error = ValueError('bad')
+    >>> add_note(error, 'in partition 3')
+    >>> error.__notes__
+    ['in partition 3']
+    """
+    notes = getattr(exc, "__notes__", None)
+    if notes is None:
+        try:
+            exc.__notes__ = notes = []  # type: ignore[attr-defined]
+        except AttributeError:  # an exception type that takes no attributes
+            return
+    notes.append(note)

@@ -34,6 +34,8 @@ from typing import Any
 import cloudpickle
 from distributed.protocol.serialize import dask_deserialize, dask_serialize, pickle_loads
 
+from bndl_dask.util.checks import add_note
+
 #: at most this many items of a container are tried when looking for the unpicklable one
 _SEARCH_WIDTH = 1000
 _SEARCH_DEPTH = 6
@@ -197,4 +199,4 @@ def add_pickling_hint(exc: BaseException) -> None:
     if isinstance(exc, pickle.PicklingError) or (
             isinstance(exc, (TypeError, AttributeError)) and "pickle" in text):
         if PICKLING_HINT not in getattr(exc, "__notes__", ()):
-            exc.add_note(PICKLING_HINT)
+            add_note(exc, PICKLING_HINT)
