@@ -131,3 +131,19 @@ def test_batched_readers_give_the_same_answers(ctx):
     assert grouped == {k: list(range(k, 5000, 101)) for k in range(101)}
     assert sums == {k: sum(range(k, 5000, 101)) for k in range(101)}
     assert counted == 101
+
+
+def test_batches_never_mix_the_inputs_of_two_sided_operations(ctx):
+    # the read side tells the inputs apart by map partition: a batch of map partitions written
+    # as one output must stay within one input (ShuffleNode.map_group)
+    left = ctx.range(300, pcount=7).map(lambda i: (i % 40, i))
+    right = ctx.range(0, 60, 2, pcount=5).map(lambda k: (k, -k))
+    with dask.config.set({"bndl.execute.partitions_per_task": 3}):
+        outer = sorted(left.left_outer_join(right, pcount=4).collect())
+        without = sorted(left.subtract_by_key(right, pcount=4).collect())
+        common = sorted(left.keys().intersection(right.keys()).collect())
+    rights = {k: -k for k in range(0, 60, 2)}
+    assert [(k, sorted(pairs)) for k, pairs in outer] == [
+        (k, sorted((v, rights.get(k)) for v in range(k, 300, 40))) for k in range(40)]
+    assert without == sorted((i % 40, i) for i in range(300) if (i % 40) % 2)
+    assert common == list(range(0, 40, 2))
