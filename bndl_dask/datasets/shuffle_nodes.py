@@ -27,7 +27,7 @@ from bndl_dask.worker.range_shuffle import (
     range_limits,
 )
 from bndl_dask.worker.runtime import task_context
-from bndl_dask.worker.shuffle_fetch import fetch_bucket, start_bucket
+from bndl_dask.worker.shuffle_fetch import PendingBucket, fetch_bucket
 from bndl_dask.worker.shuffle_writer import ShuffleWriter
 from bndl_dask.worker.sorting import sort_records
 
@@ -42,7 +42,7 @@ class ShufflePartition(Partition):
             return  # _compute says what is missing
         started = task_context().setdefault("started_buckets", {})
         if self.id not in started:
-            started[self.id] = start_bucket(self.dset.id, self.idx, manifests)
+            started[self.id] = PendingBucket(self.dset.id, self.idx, manifests)
 
     def _compute(self) -> Iterable:
         dset = self.dset

@@ -40,9 +40,13 @@ class PartitionTask(RmiTask):
         super().__init__(ctx, task_id, method, args, kwargs, **options)
         self.pickles = pickles
         self.parts: list[Partition] = list(parts)
-        self.part_idx = self.parts[0].idx
         self.part_idxs = [part.idx for part in self.parts]
         self.aliases = tuple(aliases)
+
+    @property
+    def part_idx(self) -> int:
+        """The (first) partition the task computes."""
+        return self.part_idxs[0]
 
     @property
     def batched(self) -> bool:

@@ -67,17 +67,12 @@ class Batch(list):
 
     __slots__ = ()
 
-    def __reduce__(self):
-        return (Batch, (list(self),))
-
 
 def compute_partitions(parts: list, transform: Callable, **inputs: Any) -> Computed:
     """``compute_partition`` for several partitions in one task: their values as a ``Batch``."""
     context = _install_inputs(inputs)
     values = Batch()
-    for i, part in enumerate(parts):
-        if i + 1 < len(parts):
-            start_fetches(parts[i + 1])  # its shuffle input travels while this one computes
+    for part in _in_turn(parts):
         with _naming(part, parts):
             values.append(transform(part.idx, part.compute()))
     return Computed(values, context["cached"], current_worker().address)
@@ -92,13 +87,11 @@ def write_partitions(parts: list, writer: Callable, **inputs: Any) -> Computed:
     """
     context = _install_inputs(inputs)
     if getattr(writer, "merges_partitions", False):
-        data = itertools.chain.from_iterable(_computed(i, parts) for i in range(len(parts)))
+        data = itertools.chain.from_iterable(_data(part, parts) for part in _in_turn(parts))
         manifest = writer(parts[0].idx, data)
         return Computed(Batch([manifest]), context["cached"], current_worker().address)
     manifests = Batch()
-    for i, part in enumerate(parts):
-        if i + 1 < len(parts):
-            start_fetches(parts[i + 1])
+    for part in _in_turn(parts):
         with _naming(part, parts):
             manifests.append(writer(part.idx, part.compute()))
     return Computed(manifests, context["cached"], current_worker().address)
@@ -117,12 +110,17 @@ def start_fetches(part) -> None:
             stack.extend(current.source_partitions())
 
 
-def _computed(i: int, parts: list) -> Iterator:
-    """Partition ``parts[i]``'s data, its errors named as ``_naming`` does (the writer pulls it
-    lazily), the next partition's shuffle input fetched meanwhile."""
-    part = parts[i]
-    if i + 1 < len(parts):
-        start_fetches(parts[i + 1])
+def _in_turn(parts: list) -> Iterator:
+    """The partitions of a batch one by one, each next one's shuffle input already on its way
+    while the current one computes."""
+    for i, part in enumerate(parts):
+        if i + 1 < len(parts):
+            start_fetches(parts[i + 1])
+        yield part
+
+
+def _data(part, parts: list) -> Iterator:
+    """``part``'s data, its errors named as ``_naming`` does (the writer pulls it lazily)."""
     with _naming(part, parts):
         yield from part.compute() or ()
 

@@ -20,14 +20,14 @@ from bndl_dask.worker.services import services_for
 
 
 class PendingBucket:
-    """A bucket whose blocks on other workers are already being fetched (``start_bucket``)."""
+    """Bucket ``bucket_idx``'s keys per holder, with the other holders already asked for their
+    blocks. Made by ``fetch_bucket`` itself, or ahead of it: a task computing several
+    partitions makes the next one's while it computes the current one."""
 
-    __slots__ = ("shuffle_id", "bucket_idx", "local_keys", "by_holder", "names", "remote")
+    __slots__ = ("local_keys", "by_holder", "names", "remote")
 
     def __init__(self, shuffle_id: str, bucket_idx: int, manifests: Sequence[Any]):
         dask_worker = get_worker()
-        self.shuffle_id = shuffle_id
-        self.bucket_idx = bucket_idx
         by_holder: dict[str, list] = {}
         self.names: dict[str, str] = {}
         for item in manifests:
@@ -46,18 +46,11 @@ class PendingBucket:
             for address, keys in by_holder.items()}) if by_holder else None
 
 
-def start_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any]) -> PendingBucket:
-    """Ask the other holders of bucket ``bucket_idx`` for their blocks now; ``fetch_bucket``
-    with the result reads them (a task computing several partitions fetches the next one's
-    bucket while it computes the current one)."""
-    return PendingBucket(shuffle_id, bucket_idx, manifests)
-
-
 def fetch_bucket(shuffle_id: str, bucket_idx: int, manifests: Sequence[Any],
                  pending: PendingBucket | None = None) -> Iterator[tuple[int, bytes]]:
     """``(map_idx, blob)`` for every block of bucket ``bucket_idx``: this worker's own blocks
     first, read while the other holders' blocks are on their way (one request per holder, all
-    sent at once, or already sent by ``start_bucket``: ``pending``), then those. Blocks of one
+    sent at once, or already sent: ``pending``), then those. Blocks of one
     map task come in order.
 
     ``manifests`` are the barrier's results (``Computed`` objects whose ``value`` is a
