@@ -147,3 +147,52 @@ def test_batches_never_mix_the_inputs_of_two_sided_operations(ctx):
         (k, sorted((v, rights.get(k)) for v in range(k, 300, 40))) for k in range(40)]
     assert without == sorted((i % 40, i) for i in range(300) if (i % 40) % 2)
     assert common == list(range(0, 40, 2))
+
+
+def _python_groups(pairs) -> dict:
+    groups: dict = {}
+    for k, v in pairs:
+        groups.setdefault(k, []).append(v)
+    return groups
+
+
+@pytest.mark.parametrize("per_task", [2, 3])
+def test_every_key_wise_operation_with_batched_map_tasks(ctx, per_task):
+    # a task of several map partitions writes their records as one map output, so a block may
+    # hold a key once per partition: every read-side merge must still see every record
+    left = [(f"k{i % 7}", i) for i in range(120)] + [(None, 5), ((1, "t"), 7)]
+    right = [(f"k{i % 5}", str(i)) for i in range(0, 40, 3)] + [(None, "n")]
+    lgroups, rgroups = _python_groups(left), _python_groups(right)
+    sums = {k: sum(vs) for k, vs in lgroups.items()}
+    with dask.config.set({"bndl.execute.partitions_per_task": per_task}):
+        a = ctx.collection(left, pcount=7)
+        b = ctx.collection(right, pcount=5)
+        assert dict(a.reduce_by_key(add, pcount=4).collect()) == sums
+        assert dict(a.fold_by_key(0, add, pcount=4).collect()) == sums
+        assert dict(a.combine_by_key(lambda v: [v], lambda c, v: c + [v], add, pcount=4)
+                    .map_values(sorted).collect()) == {k: sorted(vs) for k, vs in lgroups.items()}
+        assert dict(a.aggregate_by_key(sum, pcount=4).collect()) == sums
+        assert dict(a.group_by_key(pcount=4).map_values(sorted).collect()) == \
+            {k: sorted(vs) for k, vs in lgroups.items()}
+        assert dict(a.nlargest_by_key(2, pcount=4).collect()) == \
+            {k: sorted(vs, reverse=True)[:2] for k, vs in lgroups.items()}
+        assert a.count_by_key() == {k: len(vs) for k, vs in lgroups.items()}
+        assert sorted(a.keys().distinct(pcount=3).collect(), key=repr) == \
+            sorted(lgroups, key=repr)
+        def flat(joined):  # (k, [(v, w), ...]) per key: BNDL's join
+            return sorted(((k, pair) for k, pairs in joined.collect() for pair in pairs),
+                          key=repr)
+
+        assert flat(a.join(b, pcount=3)) == sorted(
+            ((k, (v, w)) for k, v in left for k2, w in right if k == k2), key=repr)
+        assert flat(a.left_outer_join(b, pcount=3)) == sorted(
+            [(k, (v, w)) for k, v in left for w in rgroups.get(k, [None])], key=repr)
+        assert sorted(a.subtract_by_key(b, pcount=3).collect(), key=repr) == \
+            sorted(((k, v) for k, v in left if k not in rgroups), key=repr)
+        assert sorted(a.keys().intersection(b.keys()).collect(), key=repr) == \
+            sorted(set(lgroups) & set(rgroups), key=repr)
+        cogrouped = {k: tuple(sorted(g, key=repr) for g in gs)
+                     for k, gs in a.cogroup(b, pcount=3).collect()}
+        assert cogrouped == {k: tuple(sorted(groups.get(k, []), key=repr)
+                                      for groups in (lgroups, rgroups))
+                             for k in set(lgroups) | set(rgroups)}

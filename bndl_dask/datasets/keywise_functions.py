@@ -51,12 +51,12 @@ class ReduceMerge:
     func: Any
 
     def __call__(self, blocks):
+        # every record is reduced, also those of the first block: a block's keys need not be
+        # distinct (a task of several map partitions writes each partition's combined pairs)
         acc: dict = {}
+        func = self.func
         for _, records in blocks:
-            if not acc:
-                acc.update(records)
-            else:
-                _reduce_pairs(records, self.func, acc)
+            _reduce_pairs(records, func, acc)
         return sorted_items(acc)
 
 
