@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import operator
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from bndl_dask.util.gc_pause import gc_paused
@@ -80,7 +80,7 @@ class ShuffleWriter:
         if self.kind == "set":
             buckets: list = [set() for _ in range(n)]
             adders = [b.add for b in buckets]
-        elif self.kind == "dict" or self.reduce is not None:
+        elif self.kind == "dict":
             buckets = [{} for _ in range(n)]
             adders = [b.__setitem__ for b in buckets]
         else:
@@ -89,14 +89,7 @@ class ShuffleWriter:
         iterator = iter(data)
         with gc_paused():
             if self.reduce is not None:
-                state = _WriteState(self, store, map_idx, counts)
-                while True:
-                    seen = self._reduce_into(itertools.islice(iterator, _CHUNK), buckets)
-                    state.buffered = sum(map(len, buckets))  # keys held, not records seen
-                    if seen < _CHUNK:
-                        break
-                    state.check(buckets)
-                state.flush_all(buckets)
+                self._write_reduced(iterator, _WriteState(self, store, map_idx, counts))
             elif self.kind in ("set", "dict") or self.comb is not None:
                 # buckets that de-duplicate or combine work best filled as far as they go
                 state = _WriteState(self, store, map_idx, counts)
@@ -128,35 +121,53 @@ class ShuffleWriter:
                 out.close()
         return Manifest(worker.name, worker.address, map_idx, counts)
 
-    def _reduce_into(self, chunk: Iterable, buckets: list[dict]) -> int:
-        """Reduce every ``(k, v)`` of ``chunk`` into ``buckets[bucket of k][k]``; returns the
-        number of records seen (the hot loop of reduce_by_key's map side: kept flat)."""
-        n = self.pcount
+    def _write_reduced(self, iterator: Iterator, state: _WriteState) -> None:
+        """reduce_by_key's map side: reduce the values of every key into one dict, then bucket
+        the keys it holds and write them out, whenever it holds its share of the buffer (so
+        memory stays bounded however many keys the partition has) and at the end.
+
+        Reducing first and bucketing each distinct key once is about twice as fast as bucketing
+        every record (no hash, modulo and bucket lookup per record, one dict in the CPU's cache
+        instead of many) and no slower when every key is distinct.
+        """
+        acc: dict = {}
+        while True:
+            self._reduce_chunk(itertools.islice(iterator, _CHUNK), acc)
+            # one record decides whether the iterator is exhausted (the loop keeps no count)
+            following = next(iterator, _MISSING)
+            if following is _MISSING:
+                break
+            self._reduce_chunk((following,), acc)
+            if len(acc) >= state.buffer_limit:
+                self._flush_reduced(acc, state)
+        self._flush_reduced(acc, state)
+
+    def _reduce_chunk(self, pairs: Iterable, acc: dict) -> None:
+        """Fold every ``(k, v)`` of ``pairs`` into ``acc[k]`` (the hot loop: kept flat)."""
         func = self.reduce
+        get = acc.get
         missing = _MISSING
-        seen = 0
-        how = self.placement[0]
-        if how == "hash":
-            ph = portable_hash
-            if func is operator.add:  # the common case: ~10% cheaper without the call
-                for seen, (k, v) in enumerate(chunk, 1):  # noqa: B007 - the count is returned
-                    bucket = buckets[(hash(k) if type(k) is int else ph(k)) % n]
-                    old = bucket.get(k, missing)
-                    bucket[k] = v if old is missing else old + v
-            else:
-                for seen, (k, v) in enumerate(chunk, 1):  # noqa: B007 - the count is returned
-                    bucket = buckets[(hash(k) if type(k) is int else ph(k)) % n]
-                    old = bucket.get(k, missing)
-                    bucket[k] = v if old is missing else func(old, v)
-        elif how == "func":
-            partitioner = self.placement[1]
-            for seen, (k, v) in enumerate(chunk, 1):  # noqa: B007 - the count is returned
-                bucket = buckets[partitioner(k) % n]
-                old = bucket.get(k, missing)
-                bucket[k] = v if old is missing else func(old, v)
+        if func is operator.add:  # the common case: ~10% cheaper without the call
+            for k, v in pairs:
+                old = get(k, missing)
+                acc[k] = v if old is missing else old + v
         else:
-            raise ValueError(f"unknown placement {how!r}")
-        return seen
+            for k, v in pairs:
+                old = get(k, missing)
+                acc[k] = v if old is missing else func(old, v)
+
+    def _flush_reduced(self, acc: dict, state: _WriteState) -> None:
+        """Bucket the reduced pairs of ``acc`` by key, write each bucket as blocks of two
+        columns (keys, values) and empty ``acc``."""
+        if not acc:
+            return
+        n = self.pcount
+        keys: list[list] = [[] for _ in range(n)]
+        values: list[list] = [[] for _ in range(n)]
+        self._place_pairs(acc.items(), [b.append for b in keys], [b.append for b in values])
+        acc.clear()
+        for idx in range(n):
+            state.put_pairs(idx, keys[idx], values[idx])
 
     def _place_pairs(self, chunk: Iterable, key_adders: list, value_adders: list) -> None:
         """Add the key and the value of every pair of ``chunk`` to its bucket's columns."""
@@ -236,10 +247,14 @@ class _WriteState:
     def block_records(self) -> int:
         return max(int(self.writer.block_size / self.record_bytes), 1024)
 
+    @property
+    def buffer_limit(self) -> int:
+        """Records held before all buckets are written out: a few blocks' worth in all."""
+        return min(max(4 * self.block_records, 2 * _CHUNK), _MAX_BUFFERED)
+
     def check(self, buckets: list) -> None:
         per_block = self.block_records
-        # bound the memory the buffered records take: a few blocks' worth in all buckets
-        if self.buffered >= min(max(4 * per_block, 2 * _CHUNK), _MAX_BUFFERED):
+        if self.buffered >= self.buffer_limit:
             self.flush_all(buckets)
             return
         for idx, bucket in enumerate(buckets):
@@ -255,13 +270,6 @@ class _WriteState:
     def flush(self, buckets: list, idx: int) -> None:
         writer = self.writer
         bucket = buckets[idx]
-        if writer.reduce is not None:  # key -> reduced value: written as two columns
-            if bucket:
-                raw = encode_pairs(list(bucket), list(bucket.values()), writer.serialization)
-                self._put(idx, compress(raw, writer.compression), len(bucket))
-            self.buffered -= len(bucket)
-            bucket.clear()
-            return
         if writer.kind == "dict":
             records = list(bucket.values())
         elif writer.kind == "set":
@@ -278,6 +286,19 @@ class _WriteState:
                       len(records))
         self.buffered -= len(bucket)
         bucket.clear()  # in place: the adders stay bound to it
+
+    def put_pairs(self, idx: int, keys: list, values: list) -> None:
+        """Write the pairs ``zip(keys, values)`` to bucket ``idx`` as columns, a block's worth
+        of records at a time."""
+        writer = self.writer
+        step = self.block_records
+        for start in range(0, len(keys), step):
+            if start == 0 and len(keys) <= step:
+                chunk_keys, chunk_values = keys, values
+            else:
+                chunk_keys, chunk_values = keys[start:start + step], values[start:start + step]
+            raw = encode_pairs(chunk_keys, chunk_values, writer.serialization)
+            self._put(idx, compress(raw, writer.compression), len(chunk_keys))
 
     def _put(self, idx: int, blob: bytes, records: int) -> None:
         self.record_bytes = max(len(blob) / records, 1.0)
