@@ -68,13 +68,15 @@ class Batch(list):
     __slots__ = ()
 
 
-def compute_partitions(parts: list, transform: Callable, **inputs: Any) -> Computed:
+def compute_partitions(parts: list, transform: Callable | None, **inputs: Any) -> Computed:
     """``compute_partition`` for several partitions in one task: their values as a ``Batch``."""
     context = _install_inputs(inputs)
     values = Batch()
     for part in _in_turn(parts):
         with _naming(part, parts):
-            values.append(transform(part.idx, part.compute()))
+            data = part.compute()
+            values.append(transform(part.idx, data) if transform is not None
+                          else materialize(data))
     return Computed(values, context["cached"], current_worker().address)
 
 
@@ -87,8 +89,20 @@ def write_partitions(parts: list, writer: Callable, **inputs: Any) -> Computed:
     """
     context = _install_inputs(inputs)
     if getattr(writer, "merges_partitions", False):
-        data = itertools.chain.from_iterable(_data(part, parts) for part in _in_turn(parts))
-        manifest = writer(parts[0].idx, data)
+        current = [parts[0]]
+
+        def each_data() -> Iterator:
+            for part in _in_turn(parts):
+                current[0] = part
+                yield part.compute() or ()
+
+        # the records go from each partition's iterator to the writer without a generator
+        # frame per record in between; an error is named after the partition being read
+        try:
+            manifest = writer(parts[0].idx, itertools.chain.from_iterable(each_data()))
+        except Exception as exc:
+            _name(exc, current[0], parts)
+            raise
         return Computed(Batch([manifest]), context["cached"], current_worker().address)
     manifests = Batch()
     for part in _in_turn(parts):
@@ -119,21 +133,19 @@ def _in_turn(parts: list) -> Iterator:
         yield part
 
 
-def _data(part, parts: list) -> Iterator:
-    """``part``'s data, its errors named as ``_naming`` does (the writer pulls it lazily)."""
-    with _naming(part, parts):
-        yield from part.compute() or ()
-
-
 @contextmanager
 def _naming(part, parts: list) -> Iterator[None]:
     """Say which partition of a batch an error came from (the task names the whole batch)."""
     try:
         yield
     except Exception as exc:
-        add_note(exc, f"in partition {part.idx} (this task computed partitions "
-                      f"{parts[0].idx}-{parts[-1].idx})")
+        _name(exc, part, parts)
         raise
+
+
+def _name(exc: BaseException, part, parts: list) -> None:
+    add_note(exc, f"in partition {part.idx} (this task computed partitions "
+                  f"{parts[0].idx}-{parts[-1].idx})")
 
 
 class UnbatchedBarrier:
