@@ -119,6 +119,10 @@ def test_upstream_is_not_recomputed(ctx):
     assert dset.count() == 10 and computed.value == 20
 
 
+def _task_count(dask_scheduler) -> int:
+    return len(dask_scheduler.tasks)
+
+
 def test_recomputed_after_losing_a_worker(make_ctx):
     ctx = make_ctx(worker_count=2)
     ctx.await_workers(2)
@@ -141,8 +145,13 @@ def test_recomputed_after_losing_a_worker(make_ctx):
 
     # the finished job's dask futures are released only a moment later (scheduler.py defers
     # that); dask would meanwhile recompute the lost ones by itself, caching the lost partitions
-    # again outside any job, so that the next job would only read them
+    # again outside any job, so that the next job would only read them. The release travels on
+    # another comm than the kill below: wait until the scheduler has forgotten the tasks.
     _deferred_releases(ctx.client).flush()
+    deadline = time.monotonic() + 60
+    while ctx.client.run_on_scheduler(_task_count):
+        assert time.monotonic() < deadline, "the finished job's tasks still held after 60 s"
+        time.sleep(0.05)
     ctx.client.run(die, workers=[victim.address], wait=False)
     # the kill is asynchronous: wait until the scheduler has dropped the victim, so the next
     # job cannot still read the victim's cached partitions before it dies
