@@ -9,7 +9,7 @@ from operator import add
 import dask
 import pytest
 
-from bndl_dask.planning.jobs import PartitionTask, partitions_per_task
+from bndl_dask.planning.jobs import TASKS_PER_SLOT, PartitionTask, partitions_per_task
 
 
 def _job_tasks(ctx) -> list:
@@ -21,7 +21,7 @@ def test_many_partitions_run_in_few_tasks(ctx):
     dset = ctx.range(2000, pcount=400)
     assert dset.count() == 2000
     tasks = _job_tasks(ctx)
-    assert len(tasks) <= 8 * slots + 1
+    assert len(tasks) <= TASKS_PER_SLOT * slots
     assert sorted(i for t in tasks for i in t.part_idxs) == list(range(400))
     assert dset.map(lambda i: i * 2).sum() == 2 * sum(range(2000))
 
@@ -39,10 +39,20 @@ def test_results_keep_partition_order(ctx):
     assert ctx.range(300, pcount=300).first() == 0
 
 
-def test_collect_runs_a_task_per_partition(ctx):
-    # whole partitions come back one task at a time (icollect's memory bound)
-    assert ctx.range(400, pcount=200).collect() == list(range(400))
+def test_icollect_runs_a_task_per_partition(ctx):
+    # whole partitions stream back one task at a time (icollect's memory bound)
+    assert list(ctx.range(400, pcount=200).icollect()) == list(range(400))
     assert len(_job_tasks(ctx)) == 200
+
+
+def test_collect_batches_whole_partitions(ctx):
+    # collect keeps everything on the driver anyway: whole partitions come back in batches,
+    # in order, empty ones included
+    dset = ctx.range(400, pcount=200).filter(lambda i: i % 4 == 0 and i < 300)
+    assert dset.collect() == list(range(0, 300, 4))
+    assert len(_job_tasks(ctx)) < 200
+    assert dset.glom().collect() == [[2 * p] if p % 2 == 0 and 2 * p < 300 else []
+                                     for p in range(200)]
 
 
 def test_key_wise_operations_with_batched_stages(ctx):
@@ -83,16 +93,18 @@ def test_cached_partitions_are_read_from_the_cache(ctx):
 def test_setting_fixes_the_partitions_per_task(ctx):
     with dask.config.set({"bndl.execute.partitions_per_task": 3}):
         assert ctx.range(10, pcount=10).count() == 10
-    assert [t.part_idxs for t in _job_tasks(ctx)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    # at most 3 each, spread evenly over the 4 tasks that takes (no task of a single partition)
+    assert [t.part_idxs for t in _job_tasks(ctx)] == [[0, 1, 2], [3, 4], [5, 6, 7], [8, 9]]
     with dask.config.set({"bndl.execute.partitions_per_task": 0}):
         with pytest.raises(ValueError, match="partitions_per_task"):
             ctx.range(10, pcount=10).count()
 
 
 def test_partitions_per_task():
-    assert partitions_per_task(16, 2) == 1
-    assert partitions_per_task(17, 2) == 2
-    assert partitions_per_task(2000, 200) == 2
+    assert partitions_per_task(4, 2) == 1
+    assert partitions_per_task(5, 2) == 2
+    assert partitions_per_task(16, 2) == 4
+    assert partitions_per_task(2000, 200) == 5
     assert partitions_per_task(5, 2, setting=4) == 4
 
 

@@ -65,19 +65,23 @@ class PartitionTask(RmiTask):
 
 
 #: a stage with more partitions than this many per task slot runs several partitions per task
-TASKS_PER_SLOT = 8
+#: (Spark's tuning guide recommends 2-3 tasks per core)
+TASKS_PER_SLOT = 2
 
 
 def partitions_per_task(count: int, slots: int, setting: int | None = None) -> int:
-    """How many of a stage's ``count`` partitions one task computes on ``slots`` task slots.
+    """How many of a stage's ``count`` partitions one task computes (at most) on ``slots`` task
+    slots.
 
     dask spends about a millisecond of scheduler and driver time per task, more than many
-    partitions take to compute; a stage of many more partitions than slots therefore runs in
-    about ``TASKS_PER_SLOT`` tasks per slot (enough for the slots to even out uneven
-    partitions). ``setting`` (``bndl.execute.partitions_per_task``) fixes the number instead.
+    partitions take to compute, and every map task of a shuffle writes a block for every
+    reducer; a map-side combine (reduce_by_key's) moreover combines only within a task. A stage
+    of many more partitions than slots therefore runs in about ``TASKS_PER_SLOT`` tasks per slot
+    (still two, so that a slot that finishes early takes over the rest). ``setting``
+    (``bndl.execute.partitions_per_task``) fixes the number instead.
 
-    >>> partitions_per_task(16, 2), partitions_per_task(64, 2), partitions_per_task(2000, 2)
-    (1, 4, 125)
+    >>> partitions_per_task(4, 2), partitions_per_task(16, 2), partitions_per_task(2000, 2)
+    (1, 4, 500)
     >>> partitions_per_task(2000, 2, setting=1)
     1
     """
@@ -205,28 +209,32 @@ class JobPlanner:
         ``batch``)."""
         size = partitions_per_task(len(parts), self._slots, self._per_task_setting) \
             if batch else 1
+        # partition i goes to batch i * batches // count: batches differ in size by one at most
+        batches = -(-len(parts) // size)
         groups: list[tuple[list[Partition], dict[str, BarrierTask], Any]] = []
-        for part in parts:
+        for i, part in enumerate(parts):
             inputs = self._inputs(self._prepare_chain(part, skipped))
             if size == 1:
                 groups.append(([part], inputs, None))
                 continue
             signature = (tuple(inputs), tuple(sorted(part.locality(self._workers).items())),
-                         group(part.idx) if group is not None else None)
-            if groups and len(groups[-1][0]) < size and groups[-1][2] == signature:
+                         group(part.idx) if group is not None else None,
+                         i * batches // len(parts))
+            if groups and groups[-1][2] == signature:
                 groups[-1][0].append(part)
             else:
                 groups.append(([part], inputs, signature))
         return [(group, inputs) for group, inputs, _ in groups]
 
-    def final_tasks(self, parts: Sequence[Partition],
-                    transform: Callable | None) -> list[PartitionTask]:
-        """The tasks of the job's last stage. Partitions are batched only under a
-        ``transform`` (whose results are small): whole partitions come back one at a time."""
+    def final_tasks(self, parts: Sequence[Partition], transform: Callable | None,
+                    gather: bool = False) -> list[PartitionTask]:
+        """The tasks of the job's last stage. Whole partitions (no ``transform``) are batched
+        only when the driver ``gather``s them all anyway (collect): icollect streams them one
+        partition per task, holding only a few at a time."""
         if transform is not None:
             self.pickles.share(transform)
         tasks = []
-        for group, inputs in self._stage(parts, batch=transform is not None):
+        for group, inputs in self._stage(parts, batch=transform is not None or gather):
             method, first = (compute_partition, group[0]) if len(group) == 1 else \
                 (compute_partitions, group)
             dset = group[0].dset
@@ -255,14 +263,15 @@ class JobPlanner:
 
 
 def plan_job(dset: Dataset, parts: Sequence[int] | None, name: str,
-             transform: Callable | None) -> tuple[Job, list[PartitionTask], JobPlanner]:
+             transform: Callable | None,
+             gather: bool = False) -> tuple[Job, list[PartitionTask], JobPlanner]:
     ctx = dset.ctx
     if dset.name is not None:  # named by set_name: progress bars and task names show it
         name = f"{name} {dset.name!r}"
     planner = JobPlanner(ctx, name, f"{name} at {dset.callsite}")
     all_parts = dset.parts()
     targets = all_parts if parts is None else [all_parts[i] for i in parts]
-    final = planner.final_tasks(targets, transform)
+    final = planner.final_tasks(targets, transform, gather)
     planner.assign_stages(final)
     job = Job(ctx, planner.tasks, name=name, desc=planner.desc)
     return job, final, planner
@@ -286,7 +295,7 @@ def run_dataset(dset: Dataset, parts: Sequence[int] | None = None, ordered: bool
         raise RuntimeError("Actions cannot run inside a task; compute what the task needs first")
     if (parts is None and not dset.parts()) or (parts is not None and not parts):
         return
-    job, final, planner = plan_job(dset, parts, name, transform)
+    job, final, planner = plan_job(dset, parts, name, transform, gather)
     prefetch = None
     if transform is None:  # whole partitions come back: hold only a few ahead of the consumer
         prefetch = int(ctx.conf.get("bndl.compute.icollect_buffer") or 4)
