@@ -4,8 +4,8 @@ Shuffle reads, sort reads, reads of cached partitions and of broadcast values al
 holder one request (a comm message naming one of the handlers ``WorkerServices`` installs) and
 wait for its answer. A holder counts as lost, and its answer is an error, when
 
-- the scheduler no longer lists it (asked alongside the connect and then every half second
-  until it answers, so a dead address is given up at once instead of retried for the whole
+- the scheduler no longer lists it (asked 50 ms into the fetch and then every half second until
+  the holder answers, so a dead address is given up at once instead of retried for the whole
   connect timeout, and a frozen holder as soon as the scheduler drops it),
 - it cannot be reached within ``bndl.worker.connect_timeout`` seconds, or
 - it does not answer within ``bndl.worker.fetch_timeout`` seconds.
@@ -29,6 +29,8 @@ from bndl_dask.util import config
 
 #: seconds between asking the scheduler whether the holders not yet answered are still listed
 WATCH_INTERVAL = 0.5
+#: seconds before the first such question
+FIRST_CHECK = 0.05
 
 #: ``address -> (answer, error)``: ``error`` is None when the holder answered
 Answers = dict[str, tuple]
@@ -96,11 +98,13 @@ async def _ask_one(pool, address: str, message: dict, connect_timeout: float,
 
 
 async def _give_up_on_the_unlisted(scheduler, asking: Mapping[str, asyncio.Future]) -> None:
-    """Cancel the questions to holders the scheduler no longer lists, checking at once and then
-    every ``WATCH_INTERVAL`` seconds while any is unanswered. dask's connect would retry a dead
-    holder's address until the connect timeout, and a frozen holder (SIGSTOP) accepts the
-    connection and never answers: the scheduler knows sooner (a closed stream, or a stalled
-    worker retired, see execute/stalls.py)."""
+    """Cancel the questions to holders the scheduler no longer lists, checking after
+    ``FIRST_CHECK`` seconds and then every ``WATCH_INTERVAL`` seconds while any is unanswered.
+    dask's connect would retry a dead holder's address until the connect timeout, and a frozen
+    holder (SIGSTOP) accepts the connection and never answers: the scheduler knows sooner (a
+    closed stream, or a stalled worker retired, see execute/stalls.py)."""
+    # most answers come within milliseconds: they cost the scheduler no question at all
+    await asyncio.sleep(FIRST_CHECK)
     while True:
         waiting = [address for address, question in asking.items() if not question.done()]
         if not waiting:
