@@ -226,15 +226,39 @@ def test_keywise_over_many_small_blocks(ctx, serialization):
     assert joined.map(lambda kv: len(kv[1])).sum() == n
 
 
-def test_reduce_by_key_combines_map_side_within_bounded_buckets(ctx):
-    # tiny blocks: a bucket's dict is written out every 1,024 keys, so the map side holds
-    # partial reductions of each key in several blocks; the read side must merge them all
-    pairs = ctx.range(200_000, pcount=2).map(lambda i: ((i * 7919) % 30_000, 1))
+def _set_combine_share(share: float) -> None:
+    from bndl_dask.worker import shuffle_writer
+
+    shuffle_writer.COMBINE_MEMORY_SHARE = share
+
+
+def _combine_capacity_of_ints(dask_worker) -> int:
+    from bndl_dask.worker.shuffle_writer import combine_capacity
+
+    return combine_capacity({i: i for i in range(1000)}, dask_worker)
+
+
+def test_the_map_side_combine_holds_a_share_of_the_memory_limit(ctx):
+    from bndl_dask.worker.shuffle_writer import COMBINE_MEMORY_SHARE, combine_capacity
+
+    assert combine_capacity({1: 1}) == 0  # outside a worker: no limit known
+    capacities = ctx.client.run(_combine_capacity_of_ints)
+    for worker in ctx.workers:
+        share = worker.memory_limit / worker.nthreads * COMBINE_MEMORY_SHARE
+        # an int key and an int value: 28 bytes each, plus about 100 for the dict entry
+        assert share / 200 < capacities[worker.address] < share / 100
+
+
+def test_reduce_by_key_combines_map_side_within_bounded_buckets(make_ctx):
+    # tiny blocks and a tiny share of memory: the combine writes its pairs out every 131,072
+    # keys (two chunks' worth), fewer than each map partition's 200,000, so the map side holds
+    # partial reductions of many keys in two blocks; the read side must merge them all
+    ctx = make_ctx(worker_count=2)
+    ctx.await_workers(2)
+    ctx.client.run(_set_combine_share, 1e-9)
+    pairs = ctx.range(600_000, pcount=2).map(lambda i: ((i * 7919) % 200_000, 1))
     sums = pairs.reduce_by_key(operator.add, pcount=3, block_size_mb=0.01)
-    expected: dict = {}
-    for i in range(200_000):
-        k = (i * 7919) % 30_000
-        expected[k] = expected.get(k, 0) + 1
+    expected = {k: 3 for k in range(200_000)}
     assert dict(sums.collect()) == expected
     # and with a reduction that is not operator.add (the general loop)
     assert dict(pairs.reduce_by_key(lambda a, b: a + b, block_size_mb=0.01).collect()) == \

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import itertools
 import operator
+import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+from distributed import get_worker
 
 from bndl_dask.util.gc_pause import gc_paused
 from bndl_dask.util.hashing import portable_hash
@@ -32,6 +35,9 @@ _SEGMENT = 8192
 #: records a map task holds before it writes all its buckets out (well compressible records
 #: would otherwise make "a few blocks' worth" very many records)
 _MAX_BUFFERED = 1_000_000
+#: share of a task slot's part of its worker's memory limit that reduce_by_key's map-side
+#: combine may fill before it writes its pairs out
+COMBINE_MEMORY_SHARE = 1 / 8
 _MISSING = object()
 
 
@@ -131,6 +137,7 @@ class ShuffleWriter:
         instead of many) and no slower when every key is distinct.
         """
         acc: dict = {}
+        capacity = None
         while True:
             self._reduce_chunk(itertools.islice(iterator, _CHUNK), acc)
             # one record decides whether the iterator is exhausted (the loop keeps no count)
@@ -138,7 +145,9 @@ class ShuffleWriter:
             if following is _MISSING:
                 break
             self._reduce_chunk((following,), acc)
-            if len(acc) >= state.buffer_limit:
+            if capacity is None:
+                capacity = combine_capacity(acc)
+            if len(acc) >= max(state.buffer_limit, capacity):
                 self._flush_reduced(acc, state)
         self._flush_reduced(acc, state)
 
@@ -230,6 +239,27 @@ class ShuffleWriter:
                     adders[partitioner(key(e)) % n](e)
         else:
             raise ValueError(f"unknown placement {how!r}")
+
+
+def combine_capacity(acc: dict, dask_worker: Any = None) -> int:
+    """How many keys reduce_by_key's map-side combine may hold, judging by the pairs in ``acc``:
+    ``COMBINE_MEMORY_SHARE`` of a task slot's part of the memory limit of ``dask_worker`` (by
+    default the one running the task; 0 without a limit, or outside a worker). Writing the
+    pairs out sooner would combine nothing once a partition has more distinct keys than a few
+    blocks hold (W2 at 10x: 1 M keys)."""
+    if dask_worker is None:
+        try:
+            dask_worker = get_worker()
+        except ValueError:
+            return 0
+    limit = dask_worker.memory_manager.memory_limit
+    if not limit or not acc:
+        return 0
+    sample = list(itertools.islice(acc.items(), 64))
+    # a dict entry's own slots plus its key and value objects (shallow: nested ones unseen)
+    entry_bytes = 100 + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in sample) / len(sample)
+    share = limit / max(dask_worker.state.nthreads, 1) * COMBINE_MEMORY_SHARE
+    return int(share / entry_bytes)
 
 
 class _WriteState:
