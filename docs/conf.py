@@ -1,12 +1,12 @@
 """Sphinx configuration for the bndl_dask documentation (theme: the default alabaster)."""
 
+import sys
+from pathlib import Path
+
 project = "bndl_dask"
 author = "bndl_dask contributors"
 copyright = "2026, bndl_dask contributors"
 release = "0.1.0"
-
-import sys
-from pathlib import Path
 
 # the reference's own directives (docs/_ext/bndl_reference.py) and the package from this tree
 sys.path[:0] = [str(Path(__file__).parent / "_ext"), str(Path(__file__).parent.parent)]

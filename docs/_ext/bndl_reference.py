@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 YAML = ROOT / "bndl_dask" / "bndl.yaml"
 #: the hand-written table of docs/configuration.rst: a key's meaning when bndl.yaml has none
 CONFIGURATION = ROOT / "docs" / "configuration.rst"
-KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w-]*):(?P<value>[^#]*)(?:#\s?(?P<doc>.*))?$")
+KEY_LINE = re.compile(
+    r"^(?P<indent> *)(?P<key>[A-Za-z_][\w-]*):(?P<value>[^#]*)(?:#\s?(?P<doc>.*))?$")
 COMMENT_LINE = re.compile(r"^ +#\s?(?P<doc>.*)$")
 
 
