@@ -5,10 +5,10 @@ Each workload is a function taking a ComputeContext and returning a checkable re
 ``scale`` (multiplies the record counts), ``pcount`` (the partition count of every input and
 output, 16 by default: what the peers in issue 15's comparison use) and ``keys`` (the key and
 value types, see ``records.py``). Run ``python benchmarks/shuffle_workloads.py [--workers 2]
-[--runs 3] [--only W2,W4] [--partitions 16] [--keys int]`` to print the median seconds of both
-and the ratio of bndl_dask to serial/workers; "cpu ratio" is the same ratio from CPU seconds
-(driver + busiest worker against serial), which stays meaningful when the machine is shared and
-wall times are noisy.
+[--runs 3] [--only W2,W4] [--partitions 16] [--keys int] [--per-task N]`` to print the median
+seconds of both and the ratio of bndl_dask to serial/workers; "cpu ratio" is the same ratio from
+CPU seconds (driver + busiest worker against serial), which stays meaningful when the machine is
+shared and wall times are noisy. ``--per-task N`` fixes ``bndl.execute.partitions_per_task``.
 
 Workloads (sizes as in issue 5; ``scale`` shrinks them for quick checks):
 
@@ -262,13 +262,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
     parser.add_argument("--keys", default="int", help="int, str, tuple or kb (see records.py)")
     parser.add_argument("--only", default="", help="comma-separated workload names")
+    parser.add_argument("--per-task", type=int, default=None, metavar="N",
+                        help="bndl.execute.partitions_per_task (default: bndl_dask decides)")
     args = parser.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or list(WORKLOADS)
     (kind,) = check_key_types(args.keys)
 
     from bndl_dask import ComputeContext
 
-    ctx = ComputeContext(worker_count=args.workers, dashboard=False, conf={"bndl.progress": "none"})
+    ctx = ComputeContext(worker_count=args.workers, dashboard=False,
+                         conf={"bndl.progress": "none",
+                               "bndl.execute.partitions_per_task": args.per_task})
     ctx.await_workers(args.workers)
     ok = True
     try:
