@@ -67,9 +67,14 @@ class PartitionTask(RmiTask):
 #: a stage with more partitions than this many per task slot runs several partitions per task
 #: (Spark's tuning guide recommends 2-3 tasks per core)
 TASKS_PER_SLOT = 2
+#: the same for a collect's last stage: its results are whole partitions, which the driver
+#: takes in while later tasks still run (four times fewer per task: W4's sort, 2 M ints in 16
+#: partitions, took about 7% longer in 4 tasks than in 16)
+WHOLE_PARTITION_TASKS_PER_SLOT = 8
 
 
-def partitions_per_task(count: int, slots: int, setting: int | None = None) -> int:
+def partitions_per_task(count: int, slots: int, setting: int | None = None,
+                        tasks_per_slot: int = TASKS_PER_SLOT) -> int:
     """How many of a stage's ``count`` partitions one task computes (at most) on ``slots`` task
     slots.
 
@@ -87,7 +92,7 @@ def partitions_per_task(count: int, slots: int, setting: int | None = None) -> i
     """
     if setting is not None:
         return max(int(setting), 1)
-    target = max(slots, 1) * TASKS_PER_SLOT
+    target = max(slots, 1) * tasks_per_slot
     return 1 if count <= target else -(-count // target)
 
 
@@ -201,13 +206,15 @@ class JobPlanner:
         return barrier
 
     def _stage(self, parts: Sequence[Partition], skipped: bool = False, batch: bool = True,
+               tasks_per_slot: int = TASKS_PER_SLOT,
                group: Callable[[int], Any] | None = None,
                ) -> list[tuple[list[Partition], dict[str, BarrierTask]]]:
         """The partitions of one stage cut into the tasks that compute them, each with its
         shuffle inputs: consecutive partitions with the same inputs, locality and ``group``
         (of their index) share a task, up to ``partitions_per_task`` of them (one each without
         ``batch``)."""
-        size = partitions_per_task(len(parts), self._slots, self._per_task_setting) \
+        size = partitions_per_task(len(parts), self._slots, self._per_task_setting,
+                                   tasks_per_slot) \
             if batch else 1
         # partition i goes to batch i * batches // count: batches differ in size by one at most
         batches = -(-len(parts) // size)
@@ -229,12 +236,16 @@ class JobPlanner:
     def final_tasks(self, parts: Sequence[Partition], transform: Callable | None,
                     gather: bool = False) -> list[PartitionTask]:
         """The tasks of the job's last stage. Whole partitions (no ``transform``) are batched
-        only when the driver ``gather``s them all anyway (collect): icollect streams them one
-        partition per task, holding only a few at a time."""
+        only when the driver ``gather``s them all anyway (collect), in about
+        ``WHOLE_PARTITION_TASKS_PER_SLOT`` tasks per slot; icollect streams them one partition
+        per task, holding only a few at a time."""
         if transform is not None:
             self.pickles.share(transform)
         tasks = []
-        for group, inputs in self._stage(parts, batch=transform is not None or gather):
+        for group, inputs in self._stage(
+                parts, batch=transform is not None or gather,
+                tasks_per_slot=TASKS_PER_SLOT if transform is not None
+                else WHOLE_PARTITION_TASKS_PER_SLOT):
             method, first = (compute_partition, group[0]) if len(group) == 1 else \
                 (compute_partitions, group)
             dset = group[0].dset
