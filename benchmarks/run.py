@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keys", default="int", metavar="TYPES",
                         help=f"key types of the key-wise workloads, comma-separated: "
                              f"{', '.join(KEY_TYPES)} (default int; see records.py)")
+    parser.add_argument("--isolate", action="store_true",
+                        help="only the engine being sampled runs: the others' clusters are "
+                             "stopped, and each round samples one engine at a time")
     args = parser.parse_args(argv)
     if args.repeat is None:
         args.repeat = 1 if args.quick else 3
@@ -194,6 +197,11 @@ class Runner:
             # each round, so no engine always runs right after a heavy one
             shift = round_no % len(others) if others else 0
             order = serial + others[shift:] + others[:shift]
+            if self.args.isolate:
+                self._isolated_round(order, repeat)
+                print(f"round {round_no + 1}/{repeat} done in "
+                      f"{time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
+                continue
             for workload in self.workloads.values():
                 per_round = max(1, math.ceil(workload.min_samples / repeat))
                 for engine in order:
@@ -203,6 +211,25 @@ class Runner:
                             self.sample(workload, engine)
             print(f"round {round_no + 1}/{repeat} done in {time.perf_counter() - began:.1f} s",
                   file=sys.stderr, flush=True)
+
+
+    def _isolated_round(self, order: list[Engine], repeat: int) -> None:
+        """One round engine by engine (serial first: it gives the references), each alone:
+        the other engines' clusters are stopped before it is sampled, and it is started (and
+        warmed up, untimed) again if an earlier round stopped it."""
+        for engine in order:
+            if engine.name != "serial":
+                for other in self.engines:
+                    if other is not engine and other.name != "serial" and other.handle is not None:
+                        other.stop()
+                if engine.handle is None:
+                    engine.start()
+                    warm_up([engine])
+            for workload in self.workloads.values():
+                if engine.name in workload.engines:
+                    settle([engine])
+                    for _ in range(max(1, math.ceil(workload.min_samples / repeat))):
+                        self.sample(workload, engine)
 
 
 def start_engines(names: list[str], notes: list[str]) -> list[Engine]:

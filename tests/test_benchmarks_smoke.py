@@ -25,6 +25,19 @@ def test_quick_w6_run_prints_tables():
     assert "PROBLEM" not in proc.stdout
 
 
+def test_isolated_rounds_stop_and_restart_the_engines():
+    # --isolate: each engine runs alone, so round 2 restarts the clusters round 1 stopped
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--quick", "--isolate",
+         "--repeat", "2", "--workloads", "W1", "--engines", "bndl_dask,dask_graph",
+         "--no-memory"],
+        capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    w1_rows = [line for line in proc.stdout.splitlines() if line.startswith("W1 ")]
+    assert w1_rows and w1_rows[0].split()[1] == "2", proc.stdout  # both rounds sampled
+    assert "ERROR" not in proc.stdout and "WRONG" not in proc.stdout, proc.stdout
+
+
 def test_variants_are_named_after_what_changed():
     sys.path.insert(0, ROOT)
     from benchmarks import run
