@@ -284,12 +284,14 @@ class CpuWatch:
         return times.user + times.system + getattr(times, "nice", 0.0)
 
     def _ours(self) -> float:
+        # a process's children_* times hold its children that have exited (engines stopped by
+        # --isolate, their workers): without them their CPU would count as someone else's
         me = self._psutil.Process()
         total = 0.0
         for proc in [me, *me.children(recursive=True)]:
             try:
                 t = proc.cpu_times()
-                total += t.user + t.system
+                total += t.user + t.system + t.children_user + t.children_system
             except self._psutil.Error:
                 pass
         return total
