@@ -8,7 +8,6 @@ partition (the loops inside them run per record, so they stay tight).
 from __future__ import annotations
 
 import itertools
-import operator
 from bisect import bisect_right
 from dataclasses import dataclass
 from operator import itemgetter
@@ -16,6 +15,7 @@ from typing import Any
 
 from bndl_dask.datasets.hyperloglog import HyperLogLog
 from bndl_dask.util.gc_pause import gc_paused
+from bndl_dask.worker.shuffle_writer import reduce_pairs
 from bndl_dask.worker.sorting import sort_records
 
 _first = itemgetter(0)
@@ -26,22 +26,6 @@ def sorted_items(groups: dict) -> list:
     items = list(groups.items())
     sort_records(items, _first)
     return items
-
-
-def _reduce_pairs(pairs, func, acc: dict) -> dict:
-    """Fold every ``(k, v)`` of ``pairs`` into ``acc[k]`` with ``func`` (the hot loop of
-    reduce_by_key's and combine_by_key's read side)."""
-    get = acc.get
-    missing = _MISSING
-    if func is operator.add:  # the common case: the loop is ~10% cheaper without the call
-        for k, v in pairs:
-            old = get(k, missing)
-            acc[k] = v if old is missing else old + v
-    else:
-        for k, v in pairs:
-            old = get(k, missing)
-            acc[k] = v if old is missing else func(old, v)
-    return acc
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -56,7 +40,7 @@ class ReduceMerge:
         acc: dict = {}
         func = self.func
         for _, records in blocks:
-            _reduce_pairs(records, func, acc)
+            reduce_pairs(records, func, acc)
         return sorted_items(acc)
 
 

@@ -81,7 +81,11 @@ class ShuffleWriter:
         worker = current_worker()
         store = local_blocks()
         counts = array("I", bytes(4 * self.pcount))
-        data = () if data is None else data
+        iterator = iter(() if data is None else data)
+        if self.reduce is not None:
+            with gc_paused():
+                self._write_reduced(iterator, _WriteState(self, store, map_idx, counts))
+            return Manifest(worker.name, worker.address, map_idx, counts)
         n = self.pcount
         if self.kind == "set":
             buckets: list = [set() for _ in range(n)]
@@ -92,11 +96,8 @@ class ShuffleWriter:
         else:
             buckets = [[] for _ in range(n)]
             adders = [b.append for b in buckets]
-        iterator = iter(data)
         with gc_paused():
-            if self.reduce is not None:
-                self._write_reduced(iterator, _WriteState(self, store, map_idx, counts))
-            elif self.kind in ("set", "dict") or self.comb is not None:
+            if self.kind in ("set", "dict") or self.comb is not None:
                 # buckets that de-duplicate or combine work best filled as far as they go
                 state = _WriteState(self, store, map_idx, counts)
                 while True:
@@ -139,31 +140,17 @@ class ShuffleWriter:
         acc: dict = {}
         capacity = None
         while True:
-            self._reduce_chunk(itertools.islice(iterator, _CHUNK), acc)
+            reduce_pairs(itertools.islice(iterator, _CHUNK), self.reduce, acc)
             # one record decides whether the iterator is exhausted (the loop keeps no count)
             following = next(iterator, _MISSING)
             if following is _MISSING:
                 break
-            self._reduce_chunk((following,), acc)
+            reduce_pairs((following,), self.reduce, acc)
             if capacity is None:
                 capacity = combine_capacity(acc)
             if len(acc) >= max(state.buffer_limit, capacity):
                 self._flush_reduced(acc, state)
         self._flush_reduced(acc, state)
-
-    def _reduce_chunk(self, pairs: Iterable, acc: dict) -> None:
-        """Fold every ``(k, v)`` of ``pairs`` into ``acc[k]`` (the hot loop: kept flat)."""
-        func = self.reduce
-        get = acc.get
-        missing = _MISSING
-        if func is operator.add:  # the common case: ~10% cheaper without the call
-            for k, v in pairs:
-                old = get(k, missing)
-                acc[k] = v if old is missing else old + v
-        else:
-            for k, v in pairs:
-                old = get(k, missing)
-                acc[k] = v if old is missing else func(old, v)
 
     def _flush_reduced(self, acc: dict, state: _WriteState) -> None:
         """Bucket the reduced pairs of ``acc`` by key, write each bucket as blocks of two
@@ -239,6 +226,26 @@ class ShuffleWriter:
                     adders[partitioner(key(e)) % n](e)
         else:
             raise ValueError(f"unknown placement {how!r}")
+
+
+def reduce_pairs(pairs: Iterable, func: Callable, acc: dict) -> dict:
+    """Fold every ``(k, v)`` of ``pairs`` into ``acc[k]`` with ``func``: the hot loop of
+    reduce_by_key's map side and of its (and combine_by_key's) read side, kept flat.
+
+    >>> reduce_pairs([('a', 1), ('b', 2), ('a', 3)], operator.add, {'b': 10})
+    {'b': 12, 'a': 4}
+    """
+    get = acc.get
+    missing = _MISSING
+    if func is operator.add:  # the common case: ~10% cheaper without the call
+        for k, v in pairs:
+            old = get(k, missing)
+            acc[k] = v if old is missing else old + v
+    else:
+        for k, v in pairs:
+            old = get(k, missing)
+            acc[k] = v if old is missing else func(old, v)
+    return acc
 
 
 def combine_capacity(acc: dict, dask_worker: Any = None) -> int:
