@@ -29,7 +29,8 @@ ODD_KEYS = [
     None, 0, 1, 1.0, True, False, 0.0, -0.0, -1, -2, 2**61 - 1, 2**61, 2**64 + 5, -(2**70),
     1.5, math.inf, -math.inf, _NAN, 1 + 2j, "", "a", "spam", "ünïcødé", "日本語", "🐍 snake",
     "lone \ud800 surrogate", _Word("spam"), _Count(7), _Color.RED, b"", b"spam", bytearray(b"ab"),
-    (), (1,), (1, "a"), (1.0, "a"), (None, 2**70, b"x"), ((1, 2), ("a", (None,))), [1, "a"],
+    (), (1,), (1, "a"), (1.0, "a"), (3, 4), (-1, 2**70), (0, False), (True, 5), (_Count(2), 3),
+    (None, 2**70, b"x"), ((1, 2), ("a", (None,))), [1, "a"],
     frozenset({1, "a"}), ("lone \udfff", -1),
 ]
 

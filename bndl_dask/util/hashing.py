@@ -41,6 +41,11 @@ def _str_hash(value: str) -> int:
 
 
 def _tuple_hash(value: tuple) -> int:
+    if len(value) == 2:  # a pair of ints (e.g. a grid cell or a (year, month)): unrolled
+        first, second = value
+        if type(first) is int and type(second) is int:
+            h = ((0x345678 ^ hash(first)) * 1099511628211) & _MASK
+            return (((h ^ hash(second)) * 1099511628211) & _MASK) ^ 2
     # _general_hash's loop with its ints and strs hashed inline (no call per item)
     h = 0x345678
     for item in value:
