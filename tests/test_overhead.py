@@ -119,3 +119,26 @@ def test_dask_profiler_is_off_on_the_workers_unless_asked_for(ctx):
     finally:
         ctx.client.register_plugin(BndlWorkerPlugin(switch_interval=0.0005), name="bndl-services")
     assert all(not names for names in ctx.client.run(_profiler_callbacks).values())
+
+
+def test_a_jobs_releases_leave_with_the_next_jobs_graph(ctx):
+    # a release sent alone makes the next job's graph wait out dask's 10 ms batching interval
+    stream = ctx.client.scheduler_comm
+    ctx.range(10, pcount=2).count()
+    stream.recent_message_log.clear()
+    for _ in range(6):
+        ctx.range(10, pcount=2).count()
+    submitted: set = set()
+    alone: list = []
+    for payload in list(stream.recent_message_log):
+        if not isinstance(payload, list):
+            continue
+        ops = {message.get("op") for message in payload if isinstance(message, dict)}
+        for message in payload:
+            if isinstance(message, dict) and message.get("op") == "update-graph":
+                submitted.update(message["keys"])
+            if isinstance(message, dict) and message.get("op") == "client-releases-keys" \
+                    and "update-graph" not in ops:
+                alone.extend(message["keys"])
+    assert len(submitted) >= 12  # six jobs of two tasks each went out
+    assert not [key for key in alone if key in submitted]

@@ -297,8 +297,8 @@ class Scheduler:
                 annotations = {**annotations, "span": self._span_of(task)}
             self.state.placed_on[task] = frozenset(annotations.get("workers", ()))
             graph.add(key, meta, spec, refs, annotations, free_to_spread(task, annotations))
-        futures = self.client.get(graph.graph(), graph.keys, sync=False)
-        self._fetcher.releases.flush()  # after the graph: see DeferredReleases
+        # with the previous jobs' releases in the same message: see DeferredReleases.submit
+        futures = self._fetcher.releases.submit(graph.graph(), graph.keys)
         by_key = dict(zip(graph.keys, futures)) if isinstance(futures, list) else futures
         for task in wave:
             future = by_key[self.keys.get(task)]
