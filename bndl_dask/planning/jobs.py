@@ -68,9 +68,11 @@ class PartitionTask(RmiTask):
 #: (Spark's tuning guide recommends 2-3 tasks per core)
 TASKS_PER_SLOT = 2
 #: the same for a collect's last stage: its results are whole partitions, which the driver
-#: takes in while later tasks still run (four times fewer per task: W4's sort, 2 M ints in 16
-#: partitions, took about 7% longer in 4 tasks than in 16)
-WHOLE_PARTITION_TASKS_PER_SLOT = 8
+#: takes in while later tasks still run, and a task of two or more fetches the next one's
+#: shuffled input while it merges the current one. Alternated on 2 workers at 16 partitions,
+#: W2 took 459 ms at 4 tasks per slot against 514 at 8, W4's sort 526 against 553 (at 64
+#: partitions 399 against 432 and 780 against 838); 2 per slot was no better than 4.
+WHOLE_PARTITION_TASKS_PER_SLOT = 4
 
 
 def partitions_per_task(count: int, slots: int, setting: int | None = None,
