@@ -208,3 +208,15 @@ def test_every_key_wise_operation_with_batched_map_tasks(ctx, per_task):
         assert cogrouped == {k: tuple(sorted(groups.get(k, []), key=repr)
                                       for groups in (lgroups, rgroups))
                              for k in set(lgroups) | set(rgroups)}
+
+
+def test_sorts_in_batches_fetch_the_next_range_ahead(ctx):
+    # each task asks for its next partition's key range while it merges the current one
+    words = [f"w{(i * 7919) % 1000:03d}" for i in range(3000)]
+    data = ctx.collection(words, pcount=30)
+    with dask.config.set({"bndl.execute.partitions_per_task": 5}):
+        assert data.sort(pcount=40).collect() == sorted(words)
+        assert data.sort(key=lambda w: w[::-1], reverse=True, pcount=40).collect() == \
+            sorted(words, key=lambda w: w[::-1], reverse=True)
+        # more ranges than distinct keys: some ranges are empty
+        assert data.map(len).sort(pcount=20).glom().map(len).sum() == 3000

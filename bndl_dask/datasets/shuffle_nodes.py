@@ -19,6 +19,7 @@ from bndl_dask.worker.blocks import decode_blocks
 from bndl_dask.worker.exceptions import DependenciesFailed
 from bndl_dask.worker.manifest import writer_task_id
 from bndl_dask.worker.range_shuffle import (
+    PendingRange,
     RangeBounds,
     RangeInputs,
     SortedRunWriter,
@@ -124,18 +125,33 @@ class ShuffleNode(DatasetCore):
 
 
 class SortedPartition(Partition):
+    def _limits(self, inputs: RangeInputs) -> tuple | None:
+        dset = self.dset
+        # with reverse, the first partition holds the highest range
+        range_idx = dset._pcount - 1 - self.idx if dset.reverse else self.idx
+        return range_limits(inputs.bounds, range_idx)
+
+    def start_fetch(self) -> None:
+        """Ask the other workers for this partition's key range now (as ShufflePartition's)."""
+        inputs = shuffle_inputs().get(self.dset.id)
+        if inputs is None or not isinstance(inputs, RangeInputs):
+            return  # _compute says what is missing
+        limits = self._limits(inputs)
+        started = task_context().setdefault("started_ranges", {})
+        if limits is not None and self.id not in started:
+            started[self.id] = PendingRange(self.dset.id, limits, inputs)
+
     def _compute(self) -> Iterable:
         dset = self.dset
         inputs = shuffle_inputs().get(dset.id)
         if inputs is None or not isinstance(inputs, RangeInputs):
             raise DependenciesFailed({None: [writer_task_id(dset.id, idx)
                                              for idx in range(dset.map_count)]})
-        # with reverse, the first partition holds the highest range
-        range_idx = dset._pcount - 1 - self.idx if dset.reverse else self.idx
-        limits = range_limits(inputs.bounds, range_idx)
+        limits = self._limits(inputs)
         if limits is None:
             return []
-        blobs = fetch_range(dset.id, limits, inputs)
+        pending = task_context().get("started_ranges", {}).pop(self.id, None)
+        blobs = fetch_range(dset.id, limits, inputs, pending)
         return merge_range(blobs, limits, dset.key, dset.reverse, dset.serialization,
                            dset.compression)
 

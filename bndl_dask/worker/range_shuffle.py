@@ -36,7 +36,7 @@ from bndl_dask.worker.blocks import (
     numpy,
 )
 from bndl_dask.worker.exceptions import DependenciesFailed
-from bndl_dask.worker.fetch import fetch_from_holders
+from bndl_dask.worker.fetch import start_fetch
 from bndl_dask.worker.manifest import Manifest, writer_task_id
 from bndl_dask.worker.range_serving import fences_key, serve_range
 from bndl_dask.worker.runtime import current_worker
@@ -216,37 +216,59 @@ def range_limits(bounds: list, range_idx: int) -> tuple[bool, Any, bool, Any] | 
 # -- reading a range (on the reader) --------------------------------------------------------------
 
 
-def fetch_range(shuffle_id: str, limits: tuple, inputs: RangeInputs) -> list[tuple]:
+class PendingRange:
+    """A key range's blocks per holder, with the other holders already asked for theirs. Made by
+    ``fetch_range`` itself, or ahead of it: a task computing several partitions of a sort asks
+    for the next one's range while it merges the current one."""
+
+    __slots__ = ("local", "by_holder", "names", "limits_blob", "remote")
+
+    def __init__(self, shuffle_id: str, limits: tuple, inputs: RangeInputs):
+        dask_worker = get_worker()
+        self.limits_blob = dumps(limits, "cloudpickle")
+        self.by_holder: dict[str, list[int]] = {}
+        self.names: dict[str, str] = {}
+        for item in inputs:
+            manifest = getattr(item, "value", item)
+            if len(manifest.counts):
+                self.by_holder.setdefault(manifest.address, []).append(manifest.map_idx)
+                self.names[manifest.address] = manifest.worker
+        self.local = self.by_holder.pop(dask_worker.address, None)
+        self.remote = start_fetch(dask_worker, {
+            address: {"op": "bndl_get_range", "shuffle_id": shuffle_id, "map_indices": indices,
+                      "limits_blob": self.limits_blob}
+            for address, indices in self.by_holder.items()}) if self.by_holder else None
+
+
+def fetch_range(shuffle_id: str, limits: tuple, inputs: RangeInputs,
+                pending: PendingRange | None = None) -> list[tuple]:
     """``(block key, blob)`` of every block that may hold keys within ``limits``, ordered
-    by map task, run and position. Raises DependenciesFailed naming the writers whose blocks
-    could not be had."""
+    by map task, run and position (the remote ones asked for already when ``pending`` is
+    given). Raises DependenciesFailed naming the writers whose blocks could not be had."""
+    if pending is None:
+        pending = PendingRange(shuffle_id, limits, inputs)
     dask_worker = get_worker()
     store = services_for(dask_worker).blocks
-    limits_blob = dumps(limits, "cloudpickle")
-    by_holder: dict[str, list[int]] = {}
-    names: dict[str, str] = {}
-    for item in inputs:
-        manifest = getattr(item, "value", item)
-        if len(manifest.counts):
-            by_holder.setdefault(manifest.address, []).append(manifest.map_idx)
-            names[manifest.address] = manifest.worker
     answers = {}
-    local = by_holder.pop(dask_worker.address, None)
+    local = pending.local
     if local:
-        answers[dask_worker.address] = (serve_range(store, shuffle_id, local, limits_blob), None)
-    answers.update(fetch_from_holders(dask_worker, {
-        address: {"op": "bndl_get_range", "shuffle_id": shuffle_id, "map_indices": indices,
-                  "limits_blob": limits_blob}
-        for address, indices in by_holder.items()}))
+        answers[dask_worker.address] = (serve_range(store, shuffle_id, local,
+                                                    pending.limits_blob), None)
+    if pending.remote is not None:
+        try:
+            answers.update(pending.remote.result())
+        finally:
+            if not pending.remote.done():
+                pending.remote.cancel()  # the reader gave up (an error, or a cancelled task)
     lost: dict[str, list] = {}
     blobs = []
     for address, (answer, error) in answers.items():
         if error is not None:
-            indices = local if address == dask_worker.address else by_holder[address]
-            lost.setdefault(names[address], []).extend(indices)
+            indices = local if address == dask_worker.address else pending.by_holder[address]
+            lost.setdefault(pending.names[address], []).extend(indices)
             continue
         if answer["missing"]:
-            lost.setdefault(names[address], []).extend(answer["missing"])
+            lost.setdefault(pending.names[address], []).extend(answer["missing"])
         blobs.extend(zip(map(tuple, answer["keys"]), answer["blocks"]))
     if lost:
         raise DependenciesFailed({
