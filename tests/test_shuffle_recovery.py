@@ -70,8 +70,15 @@ def _wait_until_gone(ctx, address):
 
 @pytest.fixture(scope="module")
 def rctx():
-    """A private 3-worker context (workers get killed), shared by this module's tests."""
-    ctx = ComputeContext(worker_count=3, dashboard=False, conf={"bndl.execute.attempts": 2})
+    """A private 3-worker context (workers get killed), shared by this module's tests.
+
+    dask's active memory manager is off: every 2 s it drops surplus copies of results, and it
+    may keep the copies of the writers' manifests that the barrier's worker fetched and drop
+    the originals. When that worker is the one killed, dask itself recomputes every writer
+    (seen once in a CI run), while these tests count the writers bndl re-runs.
+    """
+    with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}):
+        ctx = ComputeContext(worker_count=3, dashboard=False, conf={"bndl.execute.attempts": 2})
     try:
         _wait_for_workers(ctx, 3)
         yield ctx
