@@ -135,6 +135,8 @@ def test_plain_ints_travel_as_int64_arrays():
         flat = [x for part in parts for x in part]
         assert flat == sorted(values, reverse=reverse)
         assert all(type(x) is int for x in flat)
+        # and they leave the merge as the array: Python ints only where they are read
+        assert {type(part).__name__ for part in parts} == {"Int64Records"}
 
 
 def test_ints_that_are_not_plain_keep_their_type():

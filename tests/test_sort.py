@@ -109,3 +109,38 @@ def test_partly_cached_sort(ctx):
         assert ordered.map(lambda x: -x).sort().collect() == list(range(-39, 1))
     finally:
         ordered.uncache()
+
+
+def test_a_sort_of_ints_reads_as_python_ints_everywhere(ctx):
+    # a sorted partition of plain ints stays an int64 array until it is read: whatever reads
+    # it (collect, parts, glom, a narrow step, a cache, another shuffle) sees Python ints
+    pytest.importorskip("numpy")
+    rng = random.Random(7)
+    ints = [rng.randrange(-2**40, 2**40) for _ in range(3000)]
+    ordered = sorted(ints)
+    dset = ctx.collection(ints, pcount=5).sort(pcount=3)
+    collected = dset.collect()
+    assert collected == ordered and {type(i) for i in collected} == {int}
+    assert dset.sort(reverse=True, pcount=3).collect() == ordered[::-1]
+    parts = dset.collect(parts=True)
+    assert [type(part) for part in parts] == [list] * 3
+    assert [i for part in parts for i in part] == ordered
+    assert [type(part) for part in dset.glom().collect()] == [list] * 3
+    seen = dset.map_partitions(lambda part: [(len(part), part[0], part[-1], part[1:3],
+                                              {type(i) for i in part})]).collect()
+    assert [first for _, first, _, _, _ in seen] == [part[0] for part in parts]
+    assert all(types == {int} for *_, types in seen)
+    assert all(pair == part[1:3] for (*_, pair, _), part in zip(seen, parts))
+    assert dset.map(lambda i: type(i).__name__).distinct().collect() == ["int"]
+    assert dset.count() == len(ints) and dset.sum() == sum(ints)
+    assert dset.key_by(lambda i: i % 3).count_by_key() == dict(
+        sorted({k: sum(1 for i in ints if i % 3 == k) for k in range(3)}.items()))
+    for serialization in (None, "pickle", "marshal", "json"):
+        cached = ctx.collection(ints, pcount=4).sort(pcount=2).cache(
+            serialization=serialization)
+        try:
+            assert cached.collect() == ordered  # computes and caches
+            assert cached.collect() == ordered  # reads the cache
+            assert cached.map(type).distinct().collect() == [int]
+        finally:
+            cached.uncache()

@@ -19,6 +19,7 @@ from bndl_dask.planning.tasks import (
     write_partition,
     write_partitions,
 )
+from bndl_dask.worker.int64_records import as_list
 from bndl_dask.worker.manifest import writer_task_id
 from bndl_dask.worker.runtime import in_task
 
@@ -332,6 +333,7 @@ def run_dataset(dset: Dataset, parts: Sequence[int] | None = None, ordered: bool
                         values = ((task.part_idx, computed.value),)
                     del computed
                     for idx, value in values:
+                        value = as_list(value)
                         if bound is not None:
                             bound.add(value)
                         yield idx, value

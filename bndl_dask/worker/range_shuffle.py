@@ -37,6 +37,7 @@ from bndl_dask.worker.blocks import (
 )
 from bndl_dask.worker.exceptions import DependenciesFailed
 from bndl_dask.worker.fetch import start_fetch
+from bndl_dask.worker.int64_records import Int64Records
 from bndl_dask.worker.manifest import Manifest, writer_task_id
 from bndl_dask.worker.range_serving import fences_key, serve_range
 from bndl_dask.worker.runtime import current_worker
@@ -279,9 +280,10 @@ def fetch_range(shuffle_id: str, limits: tuple, inputs: RangeInputs,
 
 
 def merge_range(blobs: list[tuple], limits: tuple, key: Callable | None, reverse: bool,
-                serialization: str, compression: str | None) -> list:
+                serialization: str, compression: str | None) -> list | Int64Records:
     """The records of one range, in order: each run's blocks decoded and trimmed to the
-    range, then the runs merged (as int64 arrays when every run is one)."""
+    range, then the runs merged; when every run is an int64 array, the merged array as
+    ``Int64Records`` (Python ints only where it is read)."""
     has_low, low, has_high, high = limits
     exact_ints = (not has_low or type(low) is int) and (not has_high or type(high) is int)
     runs: list = []
@@ -303,7 +305,7 @@ def merge_range(blobs: list[tuple], limits: tuple, key: Callable | None, reverse
         if runs and all(not isinstance(run, list) for run in runs):
             merged = numpy.concatenate(runs)
             merged.sort(kind="stable")  # a radix sort for int64
-            return (merged[::-1] if reverse else merged).tolist()
+            return Int64Records(merged[::-1] if reverse else merged)
         out: list = []
         for run in runs:
             out.extend(run if isinstance(run, list) else run.tolist())
