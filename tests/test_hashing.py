@@ -3,12 +3,19 @@ operations over odd keys give the results of a plain dict loop."""
 
 from __future__ import annotations
 
+import datetime
 import enum
 import math
 import operator
-from collections import defaultdict
+import os
+import pathlib
+import subprocess
+import sys
+from collections import Counter, defaultdict
 
-from bndl_dask.util.hashing import _general_hash, portable_hash
+import pytest
+
+from bndl_dask.util.hashing import _general_hash, hashes_portably, portable_hash
 
 
 class _Word(str):
@@ -23,6 +30,23 @@ class _Color(enum.IntEnum):
     RED = 1
 
 
+class _Fruit(enum.Enum):
+    APPLE = "apple"
+    PEAR = (2, "pear")
+
+
+_UTC = datetime.timezone.utc
+_PLUS2 = datetime.timezone(datetime.timedelta(hours=2))
+#: keys whose Python hash is salted per process (a str, or a hash built on strs)
+SALTED_KEYS = [
+    "spam", b"spam", datetime.date(2024, 2, 29), datetime.datetime(2024, 2, 29, 13, 5, 7, 11),
+    datetime.datetime(2024, 2, 29, 13, tzinfo=_PLUS2), datetime.time(13, 5, 7),
+    datetime.time(23, 30, tzinfo=_PLUS2), _Fruit.APPLE, _Fruit.PEAR,
+    pathlib.PurePosixPath("/data/x.csv"), pathlib.PureWindowsPath("C:/Data/X.csv"),
+    (datetime.date(2024, 1, 1), "a"), ("a", 1), frozenset({"a", "b"}),
+]
+
+
 _NAN = float("nan")
 
 ODD_KEYS = [
@@ -31,7 +55,9 @@ ODD_KEYS = [
     "lone \ud800 surrogate", _Word("spam"), _Count(7), _Color.RED, b"", b"spam", bytearray(b"ab"),
     (), (1,), (1, "a"), (1.0, "a"), (3, 4), (-1, 2**70), (0, False), (True, 5), (_Count(2), 3),
     (None, 2**70, b"x"), ((1, 2), ("a", (None,))), [1, "a"],
-    frozenset({1, "a"}), ("lone \udfff", -1),
+    frozenset({1, "a"}), ("lone \udfff", -1), (1, 2.5, 3), (1.5, True, 2**64), (1, None),
+    (1, (2, 3)), [1, 2], (datetime.timedelta(3), 1), datetime.timedelta(seconds=5),
+    *SALTED_KEYS,
 ]
 
 
@@ -45,6 +71,51 @@ def test_equal_keys_hash_alike():
     assert portable_hash((1, "a")) == portable_hash((1.0, "a")) == portable_hash((True, "a"))
     assert portable_hash(_Word("spam")) == portable_hash("spam")
     assert portable_hash(0) == portable_hash(-0.0) == portable_hash(False) == 0
+
+
+def test_equal_dates_times_and_tuples_hash_alike():
+    instant = datetime.datetime(2024, 3, 1, 12, tzinfo=_UTC)
+    assert instant == instant.astimezone(_PLUS2)
+    assert portable_hash(instant) == portable_hash(instant.astimezone(_PLUS2))
+    assert datetime.time(23, 30, tzinfo=_PLUS2) == datetime.time(21, 30, tzinfo=_UTC)
+    assert portable_hash(datetime.time(23, 30, tzinfo=_PLUS2)) == \
+        portable_hash(datetime.time(21, 30, tzinfo=_UTC))
+    # tuples of numbers take Python's tuple hash, whatever the numbers' types
+    assert portable_hash((1, 2)) == portable_hash((1.0, 2)) == portable_hash((True, 2.0)) == \
+        portable_hash((_Count(1), 2)) == hash((1, 2))
+    assert portable_hash([1, 2]) == portable_hash((1, 2))
+    numpy = pytest.importorskip("numpy")
+    assert portable_hash((numpy.int64(1), 2)) == portable_hash((numpy.True_, 2)) == \
+        portable_hash((1, 2))
+
+
+def test_salted_keys_hash_alike_in_every_process():
+    # what the driver and workers started without a nanny (each with its own hash seed) do
+    code = ("import sys; sys.path[:0] = sys.argv[1:]; from tests import test_hashing as t; "
+            "from bndl_dask.util.hashing import portable_hash as h; "
+            "print([h(k) for k in t.SALTED_KEYS])")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    outputs = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outputs.add(subprocess.run([sys.executable, "-c", code, root], env=env, check=True,
+                                   capture_output=True, text=True).stdout)
+    assert len(outputs) == 1, outputs
+    assert outputs == {f"{[portable_hash(k) for k in SALTED_KEYS]}\n"}
+    assert all(hashes_portably(k) for k in SALTED_KEYS)
+    assert not hashes_portably(object()) and not hashes_portably((1, object()))
+
+
+def test_lookup_finds_date_keys(ctx):
+    # the driver places the key it looks for: with Python's salted hash of dates it looked in
+    # the wrong partition and found nothing
+    days = [datetime.date(2024, 1, 1) + datetime.timedelta(days=i % 40) for i in range(2000)]
+    counts = ctx.collection(days, pcount=4).map(lambda d: (d, 1)).reduce_by_key(
+        operator.add, pcount=7)
+    expected = Counter(days)
+    assert {day: counts.lookup(day) for day in expected} == {
+        day: [n] for day, n in expected.items()}
+    assert counts.lookup(datetime.date(1999, 1, 1)) == []
 
 
 def test_str_hash_is_the_utf8_digest():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bndl_dask.datasets.core import DatasetCore, K, T, V, check_callable
-from bndl_dask.util.hashing import portable_hash
+from bndl_dask.util.hashing import hashes_portably, portable_hash
 
 if TYPE_CHECKING:
     from bndl_dask.datasets.dataset import Dataset
@@ -126,14 +126,17 @@ class KeyedOperationsMixin(DatasetCore[T]):
 
         An action. When this dataset is the output of a key-wise shuffle (``reduce_by_key``,
         ``group_by_key``, a join, ...), only the one partition that can hold the key is
-        computed; otherwise every partition is scanned (narrow, only matches travel).
+        computed; otherwise every partition is scanned (narrow, only matches travel). So is
+        every partition for a key of a class whose ``hash()`` may differ between the driver
+        and the workers (see ``bndl_dask.util.hashing``).
 
         >>> counts = ctx.collection([('a', 1), ('b', 2), ('a', 3)]).reduce_by_key(max)
         >>> counts.lookup('a'), counts.lookup('z')
         ([3], [])
         """
         parts = None
-        if getattr(self, "partitioned_by_key", False):
+        if getattr(self, "partitioned_by_key", False) and (
+                self.placement[0] == "func" or hashes_portably(key)):
             parts = [_partition_of(key, self.placement, self.pcount)]
         values: list = []
         for _, data in self._run(parts=parts, name="lookup", transform=_ValuesOf(key),
