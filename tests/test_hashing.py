@@ -149,3 +149,34 @@ def test_keywise_operations_over_odd_keys(ctx):
     names = ctx.collection([(k, repr(k)) for k in groups], pcount=2)
     joined = dset.join(names, pcount=3).map_values(sorted).collect_as_map()
     assert joined == {k: sorted((v, repr(k)) for v in vs) for k, vs in groups.items()}
+
+
+def test_workers_with_different_hash_seeds_are_warned_about(monkeypatch):
+    from test_cli import Proc, start_cli_cluster, stop_all
+
+    from bndl_dask import ComputeContext
+
+    cluster = start_cli_cluster(worker_count=0)
+    workers = []
+    try:
+        # a nanny would give both PYTHONHASHSEED=6640; without one, each keeps its own
+        for seed in ("1", "2"):
+            monkeypatch.setenv("PYTHONHASHSEED", seed)
+            workers.append(Proc("dworker", cluster.address, "--nthreads", "1",
+                                "--memory-limit", "1GiB", "--no-nanny"))
+        monkeypatch.delenv("PYTHONHASHSEED")
+        for worker in workers:
+            worker.expect("Registered with scheduler at:")
+        with pytest.warns(RuntimeWarning, match="hash strings differently"):
+            ctx = ComputeContext(cluster.address)
+            assert ctx.await_workers(2) == 2 and len(ctx.workers) == 2
+        try:
+            # what stays right regardless: keys that hash portably
+            days = [datetime.date(2024, 1, 1) + datetime.timedelta(days=i % 9) for i in range(90)]
+            counts = ctx.collection(days, pcount=3).map(lambda d: (d, 1)).reduce_by_key(
+                operator.add, pcount=4).collect_as_map()
+            assert counts == Counter(days)
+        finally:
+            ctx.stop()
+    finally:
+        stop_all([*workers, *cluster.procs()])

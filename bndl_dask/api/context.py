@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
-import os
 import time
 import warnings
 import weakref
@@ -36,7 +35,7 @@ from bndl_dask.execute.placement import task_slots
 from bndl_dask.execute.runner import JobRunner
 from bndl_dask.util import config
 from bndl_dask.util.config import Conf
-from bndl_dask.worker.identity import WorkerHandle
+from bndl_dask.worker.identity import WorkerHandle, process_identity
 from bndl_dask.worker.plugin import PLUGIN_NAME, BndlWorkerPlugin
 from bndl_dask.worker.runtime import in_task
 
@@ -267,14 +266,32 @@ class ComputeContext(SourcesMixin, FilesContextMixin, InteropContextMixin, Execu
         return workers
 
     def _with_pids(self, handles: list[WorkerHandle]) -> list[WorkerHandle]:
-        """Fill in worker pids (dask's scheduler_info has none): asked once per worker."""
+        """Fill in worker pids (dask's scheduler_info has none): asked once per worker, with
+        whether its hash seed is the others' (``_check_hash_seeds``)."""
         pids = self.__dict__.setdefault("_worker_pids", {})
         new = [h.address for h in handles if h.pid is None and h.address not in pids]
         if new:
-            answers = self.client.run(os.getpid, workers=new, on_error="return")
-            pids.update({a: p for a, p in answers.items() if isinstance(p, int)})
+            answers = self.client.run(process_identity, workers=new, on_error="return")
+            identities = {a: i for a, i in answers.items() if isinstance(i, tuple)}
+            pids.update({a: pid for a, (pid, _) in identities.items()})
+            self._check_hash_seeds({a: probe for a, (_, probe) in identities.items()})
         return [h if h.pid is not None or h.address not in pids
                 else dataclasses.replace(h, pid=pids[h.address]) for h in handles]
+
+    def _check_hash_seeds(self, probes: dict[str, int]) -> None:
+        """Warn (once) when workers hash strings differently: keys of classes whose ``hash()``
+        uses strings would then be placed differently by different workers."""
+        seen = self.__dict__.setdefault("_hash_seed_probes", {})
+        seen.update(probes)
+        if len(set(seen.values())) > 1 and not self.__dict__.get("_hash_seeds_warned"):
+            self._hash_seeds_warned = True
+            warnings.warn(
+                "The workers hash strings differently (they run with different PYTHONHASHSEED "
+                "values, or without a dask nanny, which sets one). Shuffles place numbers, "
+                "strings, bytes, dates, times, enums, paths and tuples of them alike on every "
+                "worker, but keys of your own classes whose hash() uses strings (a dataclass "
+                "of str fields, say) would be split between partitions: start every worker "
+                "with the same PYTHONHASHSEED.", RuntimeWarning, stacklevel=3)
 
     @property
     def worker_count(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -38,3 +39,9 @@ class WorkerHandle:
         mem = f", {self.memory_limit / 2**30:.1f} GiB" if self.memory_limit else ""
         pid = f", pid {self.pid}" if self.pid else ""
         return f"<Worker {self.name} at {self.address} ({self.nthreads} threads{mem}{pid})>"
+
+
+def process_identity() -> tuple[int, int]:
+    """A worker process's pid, and the hash of a fixed string: equal in two processes only
+    when they share a hash seed (``PYTHONHASHSEED``, which a dask nanny fixes)."""
+    return os.getpid(), hash("bndl_dask hash seed probe")
