@@ -133,6 +133,9 @@ def test_a_sort_of_ints_reads_as_python_ints_everywhere(ctx):
     assert all(pair == part[1:3] for (*_, pair, _), part in zip(seen, parts))
     assert dset.map(lambda i: type(i).__name__).distinct().collect() == ["int"]
     assert dset.count() == len(ints) and dset.sum() == sum(ints)
+    firsts = [dset.first(), *dset.take(3), dset.max(), dset.min(), *dset.nlargest(2)]
+    assert firsts == [ordered[0], *ordered[:3], ordered[-1], ordered[0], *ordered[:-3:-1]]
+    assert {type(i) for i in firsts} == {int}
     assert dset.key_by(lambda i: i % 3).count_by_key() == dict(
         sorted({k: sum(1 for i in ints if i % 3 == k) for k in range(3)}.items()))
     for serialization in (None, "pickle", "marshal", "json"):
