@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bndl_dask.util.checks import add_note
+from bndl_dask.util.gc_pause import gc_paused
 from bndl_dask.worker.runtime import current_worker, task_context
 
 SHUFFLE_INPUT_PREFIX = "shuffle:"
@@ -50,8 +51,10 @@ def _install_inputs(inputs: dict[str, Any]) -> dict:
 def compute_partition(part, transform: Callable | None, **inputs: Any) -> Computed:
     """Compute ``part`` (pulling it through its fused chain) and apply the action's step."""
     context = _install_inputs(inputs)
-    data = part.compute()
-    value = transform(part.idx, data) if transform is not None else materialize(data)
+    with gc_paused():
+        data = part.compute()
+        value = transform(part.idx, data) if transform is not None else materialize(data)
+        del data
     return Computed(value, context["cached"], current_worker().address)
 
 
@@ -73,10 +76,11 @@ def compute_partitions(parts: list, transform: Callable | None, **inputs: Any) -
     context = _install_inputs(inputs)
     values = Batch()
     for part in _in_turn(parts):
-        with _naming(part, parts):
+        with _naming(part, parts), gc_paused():
             data = part.compute()
             values.append(transform(part.idx, data) if transform is not None
                           else materialize(data))
+            del data
     return Computed(values, context["cached"], current_worker().address)
 
 
