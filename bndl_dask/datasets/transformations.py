@@ -26,7 +26,7 @@ from bndl_dask.datasets.narrow_nodes import (
     ZipPartitionsNode,
 )
 from bndl_dask.datasets.pipe import pipe_partition
-from bndl_dask.worker.int64_records import Int64Records
+from bndl_dask.worker.int64_records import as_list
 
 if TYPE_CHECKING:
     from bndl_dask.datasets.core import Partition
@@ -366,10 +366,9 @@ class _Pluck:
 
 
 def _glom(data: Iterable) -> list:
+    data = as_list(data)  # a sort's ints: a list, as any partition of records
     if isinstance(data, (list, range, tuple)):
         return [data]
-    if isinstance(data, Int64Records):  # a sort's ints: a list, as any partition of records
-        return [data.tolist()]
     if hasattr(data, "__len__") and hasattr(data, "__getitem__") and not isinstance(
             data, (str, bytes)):
         return [data]

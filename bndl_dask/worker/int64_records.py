@@ -56,8 +56,8 @@ class Int64Records(Sequence):
     __hash__ = None  # type: ignore[assignment]  # equal to lists, so unhashable like them
 
     def __sizeof__(self) -> int:
-        # what it takes once read as Python ints (the driver's concern): a pointer and an int
-        return object.__sizeof__(self) + 36 * len(self.values)
+        # what it holds on the worker (dask's memory accounting); the driver sees a list
+        return object.__sizeof__(self) + self.values.nbytes
 
     def __reduce__(self):
         return (Int64Records, (self.values,))
